@@ -1,0 +1,196 @@
+/* Canonical "user@domain[/resource]" addresses. */
+#include "config.h"
+
+#include <string.h>
+
+#include "address.h"
+
+int
+addr_utf8_valid(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, k, len;
+	unsigned cp;
+
+	while (i < n) {
+		unsigned char c = s[i];
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (i + len > n)
+			return 0;
+		for (k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+/* XEP-0106: characters a JID local part may not hold and their escapes. */
+static const char *
+addr_escape_of(unsigned char c)
+{
+	switch (c) {
+	case ' ': return "\\20";
+	case '"': return "\\22";
+	case '&': return "\\26";
+	case '\'': return "\\27";
+	case ':': return "\\3a";
+	case '<': return "\\3c";
+	case '>': return "\\3e";
+	default: return NULL;
+	}
+}
+
+static int
+addr_put(char *out, size_t outlen, size_t *pos, const char *s, size_t n)
+{
+	if (*pos + n >= outlen)
+		return -1;
+	memcpy(out + *pos, s, n);
+	*pos += n;
+	return 0;
+}
+
+int
+addr_canon(const char *in, char *out, size_t outlen, const char **why_r)
+{
+	const char *slash, *at, *dom, *p;
+	size_t n = strlen(in), pos = 0, dlen, ulen = 0, start;
+	const char *why = "malformed address";
+
+	if (n == 0) {
+		why = "empty address";
+		goto fail;
+	}
+	if (!addr_utf8_valid(in, n)) {
+		why = "address is not valid UTF-8";
+		goto fail;
+	}
+	for (p = in; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			why = "control character in address";
+			goto fail;
+		}
+	}
+	slash = strchr(in, '/');
+	at = memchr(in, '@', slash ? (size_t)(slash - in) : n);
+	if (at != NULL) {
+		ulen = (size_t)(at - in);
+		if (ulen == 0) {
+			why = "empty user part";
+			goto fail;
+		}
+		for (p = in; p < at; p++) {
+			unsigned char c = (unsigned char)*p;
+			const char *esc = addr_escape_of(c);
+			char lc = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a')
+							 : (char)c;
+
+			if (esc ? addr_put(out, outlen, &pos, esc, 3)
+				: addr_put(out, outlen, &pos, &lc, 1))
+				goto toolong;
+		}
+		if (pos > ADDR_PART_MAX) {
+			why = "user part longer than 1023 bytes";
+			goto fail;
+		}
+		if (addr_put(out, outlen, &pos, "@", 1))
+			goto toolong;
+		dom = at + 1;
+	} else {
+		dom = in;
+	}
+	dlen = slash ? (size_t)(slash - dom) : strlen(dom);
+	if (dlen > 0 && dom[dlen - 1] == '.')
+		dlen--;
+	if (dlen == 0) {
+		why = "empty domain";
+		goto fail;
+	}
+	if (dlen > ADDR_PART_MAX) {
+		why = "domain longer than 1023 bytes";
+		goto fail;
+	}
+	start = pos;
+	for (p = dom; p < dom + dlen; p++) {
+		unsigned char c = (unsigned char)*p;
+		char lc = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a')
+						 : (char)c;
+
+		if (c == '.' && (pos == start || out[pos - 1] == '.')) {
+			why = "empty label in domain";
+			goto fail;
+		}
+		if (c < 0x80 && c != '.' && c != '-' && c != '_' &&
+		    !(lc >= 'a' && lc <= 'z') && !(c >= '0' && c <= '9') &&
+		    c != '[' && c != ']') {
+			why = "invalid character in domain";
+			goto fail;
+		}
+		if (addr_put(out, outlen, &pos, &lc, 1))
+			goto toolong;
+	}
+	if (slash != NULL) {
+		size_t rlen = strlen(slash + 1);
+
+		if (rlen == 0) {
+			why = "empty resource";
+			goto fail;
+		}
+		if (rlen > ADDR_PART_MAX) {
+			why = "resource longer than 1023 bytes";
+			goto fail;
+		}
+		if (addr_put(out, outlen, &pos, slash, rlen + 1))
+			goto toolong;
+	}
+	out[pos] = '\0';
+	return (int)pos;
+toolong:
+	why = "address too long";
+fail:
+	if (why_r != NULL)
+		*why_r = why;
+	if (outlen > 0)
+		out[0] = '\0';
+	return -1;
+}
+
+int
+addr_domain(const char *addr, char *out, size_t outlen)
+{
+	const char *slash = strchr(addr, '/');
+	size_t n = slash ? (size_t)(slash - addr) : strlen(addr);
+	const char *at = memchr(addr, '@', n);
+	const char *d = at ? at + 1 : addr;
+
+	n -= (size_t)(d - addr);
+	if (n >= outlen)
+		return -1;
+	memcpy(out, d, n);
+	out[n] = '\0';
+	return 0;
+}

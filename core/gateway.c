@@ -1,0 +1,640 @@
+/* The gateway: instances from the configuration, reload, status, stop. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "conf.h"
+#include "control.h"
+#include "ev.h"
+#include "gateway.h"
+#include "inst.h"
+#include "loader.h"
+#include "log.h"
+#include "router.h"
+#include "util.h"
+
+#define GW_SWEEP_MS		250
+#define GW_QUEUE_TIMEOUT_MS	(60 * 1000)
+#define GW_DRAIN_MS		(10 * 1000)	/* removed communities */
+#define GW_SHUTDOWN_MS		(5 * 1000)
+
+TAILQ_HEAD(inst_list, imgw_instance);
+
+struct gateway {
+	struct event_base *base;
+	char *path;
+	struct conf *conf;
+	struct router *router;
+	struct inst_list insts;		/* serving */
+	struct inst_list removing;	/* draining before unload */
+	struct control *control;
+	struct event *sweep;
+	int stopping;
+	uint64_t stop_deadline;
+	time_t started;
+	unsigned reloads;
+};
+
+/* One community of a configuration with the module that serves it. */
+struct gw_plan {
+	const struct conf_community *cc;
+	struct module *mod;	/* NULL: could not be loaded */
+	char *load_error;
+};
+
+static const struct control_ops gw_control_ops;
+
+/* ---- a community whose connector could not be loaded ---------------------- */
+
+static int
+gw_failed_init(struct imgw_instance *inst, const struct imgw_host *host,
+    void **priv_r)
+{
+	return -1;
+}
+
+static int
+gw_failed_deliver(void *priv, const struct imgw_event *ev, const char **c)
+{
+	*c = IMGW_ERR_SERVICE_UNAVAILABLE;
+	return IMGW_FAIL;
+}
+
+static const struct imgw_connector gw_failed_desc = {
+	IMGW_CONNECTOR_HEAD,
+	.name = "(not loaded)",
+	.version = "",
+	.description = "stands in for a connector that could not be loaded",
+	.init = gw_failed_init,
+	.deliver = gw_failed_deliver,
+};
+
+/* ---- plans: load and check every connector of a configuration -------------- */
+
+static void
+gw_plan_free(struct gw_plan *plan, size_t n)
+{
+	size_t i;
+
+	if (plan == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		loader_release(plan[i].mod);
+		free(plan[i].load_error);
+	}
+	free(plan);
+}
+
+/*
+ * Load every connector named by `conf` and check the options of each
+ * section.  Option errors always fail.  Load errors fail when `strict`,
+ * otherwise they are kept in the plan (the community will stay down).
+ */
+static struct gw_plan *
+gw_plan_make(const struct conf *conf, int strict, char *err, size_t errlen)
+{
+	struct gw_plan *plan = xcalloc(conf->ncomms, sizeof(*plan));
+	char why[1024];
+	size_t i;
+
+	for (i = 0; i < conf->ncomms; i++) {
+		const struct conf_community *cc = &conf->comms[i];
+
+		plan[i].cc = cc;
+		plan[i].mod = loader_open(conf->connectors, cc->connector, why,
+		    sizeof(why));
+		if (plan[i].mod == NULL) {
+			if (strict) {
+				snprintf(err, errlen, "%s:%d: %s", conf->file,
+				    cc->connector_line, why);
+				goto fail;
+			}
+			plan[i].load_error = xstrdup(why);
+			continue;
+		}
+		if (loader_check_options(plan[i].mod->desc, cc, conf->file, err,
+		    errlen) < 0)
+			goto fail;
+	}
+	return plan;
+fail:
+	gw_plan_free(plan, conf->ncomms);
+	return NULL;
+}
+
+int
+gateway_check(const char *path, char *err, size_t errlen)
+{
+	struct conf *conf;
+	struct gw_plan *plan;
+
+	if ((conf = conf_load(path, err, errlen)) == NULL)
+		return -1;
+	plan = gw_plan_make(conf, 1, err, errlen);
+	gw_plan_free(plan, conf->ncomms);
+	conf_free(conf);
+	return plan == NULL ? -1 : 0;
+}
+
+/* ---- instances ------------------------------------------------------------- */
+
+static struct imgw_instance *
+gw_find(struct inst_list *l, const char *name)
+{
+	struct imgw_instance *inst;
+
+	TAILQ_FOREACH(inst, l, link)
+		if (strcmp(inst->name, name) == 0)
+			return inst;
+	return NULL;
+}
+
+/* Create and start the instance of one planned community; takes the
+ * plan's module reference. */
+static struct imgw_instance *
+gw_instance(struct gateway *gw, struct gw_plan *p)
+{
+	struct imgw_instance *inst;
+
+	inst = inst_new(gw->router, gw->base, p->cc, p->mod ? p->mod->desc
+	    : &gw_failed_desc, p->mod, gw->conf->queue_size);
+	p->mod = NULL;
+	if (inst->mod == NULL) {
+		inst->failed = 1;
+		inst->state = INST_DOWN;
+		inst->down_reason = xstrdup(p->load_error ? p->load_error
+		    : "connector not loaded");
+		log_msg(IMGW_LOG_ERR, inst->name, NULL, "%s; community stays "
+		    "down, the others run on", inst->down_reason);
+	}
+	return inst;
+}
+
+static void
+gw_domains(struct gateway *gw)
+{
+	struct imgw_instance *inst;
+	size_t i;
+
+	router_domains_clear(gw->router);
+	TAILQ_FOREACH(inst, &gw->insts, link)
+		for (i = 0; i < inst->cc->ndomains; i++)
+			router_domain_add(gw->router, inst->cc->domains[i], inst);
+}
+
+static void
+gw_apply_settings(struct gateway *gw)
+{
+	struct conf *c = gw->conf;
+	struct router_limits lim = {
+		.presence_rate = c->presence_rate,
+		.presence_window = c->presence_window,
+		.loop_limit = c->loop_limit,
+		.loop_window = c->loop_window,
+	};
+
+	router_set_limits(gw->router, &lim);
+	router_set_node(gw->router, c->node);
+	log_set_level(c->log_level);
+}
+
+static void
+gw_release_inst(struct gateway *gw, struct imgw_instance *inst,
+    const char *condition)
+{
+	struct module *mod = inst->mod;
+
+	inst_free(inst, condition);
+	loader_release(mod);
+}
+
+static void
+gw_drained_cb(struct imgw_instance *inst, void *arg)
+{
+	struct gateway *gw = arg;
+
+	log_msg(IMGW_LOG_INFO, inst->name, NULL, "drained; unloading");
+	TAILQ_REMOVE(&gw->removing, inst, link);
+	gw_release_inst(gw, inst, IMGW_ERR_SERVICE_UNAVAILABLE);
+}
+
+static void
+gw_remove(struct gateway *gw, struct imgw_instance *inst)
+{
+	TAILQ_REMOVE(&gw->insts, inst, link);
+	TAILQ_INSERT_TAIL(&gw->removing, inst, link);
+	inst->removing = 1;
+	inst->removing_ms = util_now_ms();
+	inst->drained_cb = gw_drained_cb;
+	inst->drained_arg = gw;
+	log_msg(IMGW_LOG_NOTICE, inst->name, NULL, "removed from the "
+	    "configuration; draining %zu queued events", inst->q.len);
+	inst_kick(inst);
+}
+
+static void
+gw_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+	struct imgw_instance *inst, *next;
+	uint64_t now = util_now_ms();
+	int busy = 0;
+
+	TAILQ_FOREACH(inst, &gw->insts, link) {
+		inst_expire(inst, now, GW_QUEUE_TIMEOUT_MS);
+		if (inst->q.len > 0 && inst->state == INST_READY)
+			busy = 1;
+	}
+	for (inst = TAILQ_FIRST(&gw->removing); inst != NULL; inst = next) {
+		next = TAILQ_NEXT(inst, link);
+		if (inst->state != INST_READY ||
+		    now - inst->removing_ms > GW_DRAIN_MS) {
+			TAILQ_REMOVE(&gw->removing, inst, link);
+			gw_release_inst(gw, inst, IMGW_ERR_SERVICE_UNAVAILABLE);
+		} else {
+			busy = 1;
+		}
+	}
+	if (gw->stopping && (!busy || now > gw->stop_deadline)) {
+		if (busy)
+			log_warn("shutdown: queues not drained after %d ms; "
+			    "answering what is left", GW_SHUTDOWN_MS);
+		while ((inst = TAILQ_FIRST(&gw->insts)) != NULL) {
+			TAILQ_REMOVE(&gw->insts, inst, link);
+			inst_stop(inst);
+		}
+		router_domains_clear(gw->router);
+		event_base_loopexit(gw->base, NULL);
+	}
+}
+
+struct gateway *
+gateway_new(struct event_base *base, const char *path, struct conf *conf,
+    char *err, size_t errlen)
+{
+	struct timeval tv = { 0, GW_SWEEP_MS * 1000 };
+	struct gateway *gw;
+	struct gw_plan *plan;
+	struct imgw_instance *inst;
+	size_t i;
+
+	if ((plan = gw_plan_make(conf, 0, err, errlen)) == NULL) {
+		conf_free(conf);
+		return NULL;
+	}
+	gw = xcalloc(1, sizeof(*gw));
+	gw->base = base;
+	gw->path = xstrdup(path);
+	gw->conf = conf;
+	gw->started = time(NULL);
+	TAILQ_INIT(&gw->insts);
+	TAILQ_INIT(&gw->removing);
+	gw->router = router_new(base, conf->node, NULL);
+	gw_apply_settings(gw);
+	for (i = 0; i < conf->ncomms; i++) {
+		inst = gw_instance(gw, &plan[i]);
+		TAILQ_INSERT_TAIL(&gw->insts, inst, link);
+	}
+	gw_plan_free(plan, conf->ncomms);
+	gw_domains(gw);
+	/* the control socket first: its folder may be the connectors' too */
+	gw->control = control_open(base, conf->control, &gw_control_ops, gw);
+	if (gw->control == NULL) {
+		snprintf(err, errlen, "cannot open the control socket %s",
+		    conf->control);
+		gateway_free(gw);
+		return NULL;
+	}
+	TAILQ_FOREACH(inst, &gw->insts, link)
+		if (!inst->failed)
+			inst_start(inst);
+	gw->sweep = event_new(base, -1, EV_PERSIST, gw_sweep_cb, gw);
+	event_add(gw->sweep, &tv);
+	return gw;
+}
+
+int
+gateway_reload(struct gateway *gw, char *err, size_t errlen)
+{
+	struct imgw_instance *inst, *next;
+	unsigned kept = 0, restarted = 0, added = 0, removed = 0;
+	struct conf *conf;
+	struct gw_plan *plan;
+	size_t i;
+
+	if (gw->stopping) {
+		snprintf(err, errlen, "imgwd is shutting down");
+		return -1;
+	}
+	if ((conf = conf_load(gw->path, err, errlen)) == NULL)
+		goto invalid;
+	if ((plan = gw_plan_make(conf, 1, err, errlen)) == NULL) {
+		conf_free(conf);
+		goto invalid;
+	}
+	if (strcmp(conf->control, gw->conf->control) != 0)
+		log_warn("the control socket moves only on restart; still at %s",
+		    gw->conf->control);
+
+	/* communities no longer configured drain and unload */
+	for (inst = TAILQ_FIRST(&gw->insts); inst != NULL; inst = next) {
+		next = TAILQ_NEXT(inst, link);
+		if (conf_community(conf, inst->name) == NULL) {
+			gw_remove(gw, inst);
+			removed++;
+		}
+	}
+	for (i = 0; i < conf->ncomms; i++) {
+		struct gw_plan *p = &plan[i];
+
+		inst = gw_find(&gw->insts, p->cc->name);
+		if (inst == NULL) {
+			inst = gw_instance(gw, p);
+			TAILQ_INSERT_TAIL(&gw->insts, inst, link);
+			added++;
+			continue;
+		}
+		if (!inst->failed && inst->mod == p->mod &&
+		    conf_community_same(inst->cc, p->cc)) {
+			kept++;
+			continue;	/* p->mod's extra reference is released below */
+		}
+		/* changed section or new code: restart, keeping the queue */
+		log_msg(IMGW_LOG_NOTICE, inst->name, NULL, "restarting (%s)",
+		    inst->mod != p->mod ? "connector file changed"
+		    : "configuration changed");
+		inst_stop(inst);
+		loader_release(inst->mod);
+		inst->mod = p->mod;
+		p->mod = NULL;
+		inst->desc = inst->mod->desc;
+		inst->failed = 0;
+		conf_community_free(inst->cc);
+		inst->cc = conf_community_dup(p->cc);
+		inst->q.max = p->cc->queue_size ? p->cc->queue_size
+						: conf->queue_size;
+		inst->state = INST_NEW;
+		inst->retry_ms = 0;
+		restarted++;
+	}
+	gw_plan_free(plan, conf->ncomms);
+	conf_free(gw->conf);
+	gw->conf = conf;
+	gw_apply_settings(gw);
+	gw_domains(gw);
+	TAILQ_FOREACH(inst, &gw->insts, link)
+		if (inst->state == INST_NEW && !inst->failed)
+			inst_start(inst);
+	gw->reloads++;
+	log_notice("configuration reloaded from %s: %u kept, %u restarted, "
+	    "%u added, %u removed", gw->path, kept, restarted, added, removed);
+	return 0;
+invalid:
+	log_err("reload refused, the running configuration stays: %s", err);
+	return -1;
+}
+
+void
+gateway_shutdown(struct gateway *gw)
+{
+	if (gw->stopping)
+		return;
+	log_notice("stopping: draining queues (at most %d ms)", GW_SHUTDOWN_MS);
+	gw->stopping = 1;
+	gw->stop_deadline = util_now_ms() + GW_SHUTDOWN_MS;
+	gw->router->closing = 1;
+	control_close(gw->control);
+	gw->control = NULL;
+}
+
+void
+gateway_free(struct gateway *gw)
+{
+	struct imgw_instance *inst;
+
+	if (gw == NULL)
+		return;
+	control_close(gw->control);
+	/* unhook every domain first: answers to freed communities go nowhere */
+	router_domains_clear(gw->router);
+	while ((inst = TAILQ_FIRST(&gw->removing)) != NULL) {
+		TAILQ_REMOVE(&gw->removing, inst, link);
+		gw_release_inst(gw, inst, IMGW_ERR_SERVICE_UNAVAILABLE);
+	}
+	while ((inst = TAILQ_FIRST(&gw->insts)) != NULL) {
+		TAILQ_REMOVE(&gw->insts, inst, link);
+		gw_release_inst(gw, inst, IMGW_ERR_SERVICE_UNAVAILABLE);
+	}
+	if (gw->sweep != NULL)
+		event_free(gw->sweep);
+	router_free(gw->router);
+	conf_free(gw->conf);
+	free(gw->path);
+	free(gw);
+}
+
+/* ---- control socket ---------------------------------------------------------- */
+
+static json_object *
+gw_counters_json(const struct counters *c)
+{
+	json_object *o = json_object_new_object();
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		json_object_object_add(o, c->v[i].name,
+		    json_object_new_int64(c->v[i].value));
+	return o;
+}
+
+static json_object *
+gw_inst_json(const struct imgw_instance *inst)
+{
+	json_object *o = json_object_new_object(), *d, *ctr;
+	size_t i;
+
+	json_object_object_add(o, "name", json_object_new_string(inst->name));
+	json_object_object_add(o, "connector",
+	    json_object_new_string(inst->cc->connector));
+	json_object_object_add(o, "connector_version", json_object_new_string(
+	    inst->mod && inst->desc->version ? inst->desc->version : ""));
+	json_object_object_add(o, "state",
+	    json_object_new_string(inst->removing ? "draining"
+	    : inst_state_name(inst)));
+	if (inst->down_reason != NULL)
+		json_object_object_add(o, "reason",
+		    json_object_new_string(inst->down_reason));
+	json_object_object_add(o, "local", json_object_new_boolean(
+	    inst->cc->local));
+	d = json_object_new_array();
+	for (i = 0; i < inst->cc->ndomains; i++)
+		json_object_array_add(d,
+		    json_object_new_string(inst->cc->domains[i]));
+	json_object_object_add(o, "domains", d);
+	json_object_object_add(o, "queue", json_object_new_int64(
+	    (int64_t)inst->q.len));
+	json_object_object_add(o, "queue_max", json_object_new_int64(
+	    (int64_t)inst->q.max));
+	ctr = gw_counters_json(&inst->ctr);
+	json_object_object_add(ctr, "received",
+	    json_object_new_int64((int64_t)inst->n_received));
+	json_object_object_add(ctr, "delivered",
+	    json_object_new_int64((int64_t)inst->n_delivered));
+	json_object_object_add(ctr, "refused-by-connector",
+	    json_object_new_int64((int64_t)inst->n_refused));
+	json_object_object_add(o, "counters", ctr);
+	return o;
+}
+
+static json_object *
+gw_status_json(struct gateway *gw)
+{
+	json_object *o = json_object_new_object(), *a, *ctr;
+	struct imgw_instance *inst;
+	char abi[16];
+
+	snprintf(abi, sizeof(abi), "%d.%d", IMGW_ABI_MAJOR, IMGW_ABI_MINOR);
+	json_object_object_add(o, "node", json_object_new_string(
+	    gw->conf->node));
+	json_object_object_add(o, "version", json_object_new_string(
+	    IMGW_VERSION));
+	json_object_object_add(o, "abi", json_object_new_string(abi));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "uptime", json_object_new_int64(
+	    (int64_t)(time(NULL) - gw->started)));
+	json_object_object_add(o, "reloads", json_object_new_int(
+	    (int)gw->reloads));
+	json_object_object_add(o, "config", json_object_new_string(gw->path));
+	ctr = gw_counters_json(&gw->router->ctr);
+	json_object_object_add(ctr, "routed", json_object_new_int64(
+	    (int64_t)gw->router->routed));
+	json_object_object_add(o, "counters", ctr);
+	a = json_object_new_array();
+	TAILQ_FOREACH(inst, &gw->insts, link)
+		json_object_array_add(a, gw_inst_json(inst));
+	TAILQ_FOREACH(inst, &gw->removing, link)
+		json_object_array_add(a, gw_inst_json(inst));
+	json_object_object_add(o, "communities", a);
+	return o;
+}
+
+static void
+gw_text_counters(struct evbuffer *out, json_object *ctr)
+{
+	json_object_object_foreach(ctr, k, v)
+		evbuffer_add_printf(out, " %s=%s", k, json_object_get_string(v));
+	evbuffer_add_printf(out, "\n");
+}
+
+static void
+gw_status_text(struct gateway *gw, json_object *st, struct evbuffer *out)
+{
+	json_object *comms = json_object_object_get(st, "communities");
+	size_t i, n = json_object_array_length(comms), j;
+
+	evbuffer_add_printf(out, "imgwd %s (connector ABI %s), node %s, pid %d, "
+	    "up %llds, %d reloads\nconfig %s\n", IMGW_VERSION,
+	    json_object_get_string(json_object_object_get(st, "abi")),
+	    gw->conf->node, (int)getpid(),
+	    (long long)(time(NULL) - gw->started), (int)gw->reloads, gw->path);
+	evbuffer_add_printf(out, "counters:");
+	gw_text_counters(out, json_object_object_get(st, "counters"));
+	evbuffer_add_printf(out, "\n%-16s %-10s %-10s %-9s %-12s %s\n",
+	    "COMMUNITY", "CONNECTOR", "VERSION", "STATE", "QUEUE", "DOMAINS");
+	for (i = 0; i < n; i++) {
+		json_object *c = json_object_array_get_idx(comms, i), *d, *r;
+		char q[32];
+
+		snprintf(q, sizeof(q), "%s/%s",
+		    json_object_get_string(json_object_object_get(c, "queue")),
+		    json_object_get_string(json_object_object_get(c,
+		    "queue_max")));
+		evbuffer_add_printf(out, "%-16s %-10s %-10s %-9s %-12s",
+		    json_object_get_string(json_object_object_get(c, "name")),
+		    json_object_get_string(json_object_object_get(c,
+		    "connector")),
+		    json_object_get_string(json_object_object_get(c,
+		    "connector_version")),
+		    json_object_get_string(json_object_object_get(c, "state")),
+		    q);
+		d = json_object_object_get(c, "domains");
+		for (j = 0; j < json_object_array_length(d); j++)
+			evbuffer_add_printf(out, " %s", json_object_get_string(
+			    json_object_array_get_idx(d, j)));
+		if (json_object_get_boolean(json_object_object_get(c, "local")))
+			evbuffer_add_printf(out, " (local)");
+		evbuffer_add_printf(out, "\n");
+		if ((r = json_object_object_get(c, "reason")) != NULL)
+			evbuffer_add_printf(out, "    reason: %s\n",
+			    json_object_get_string(r));
+		evbuffer_add_printf(out, "    counters:");
+		gw_text_counters(out, json_object_object_get(c, "counters"));
+	}
+}
+
+int
+gateway_status(struct gateway *gw, int json, struct evbuffer *out)
+{
+	json_object *st = gw_status_json(gw);
+
+	if (json)
+		evbuffer_add_printf(out, "%s\n", json_object_to_json_string_ext(st,
+		    JSON_C_TO_STRING_PLAIN));
+	else
+		gw_status_text(gw, st, out);
+	json_object_put(st);
+	return 0;
+}
+
+static int
+gw_ctl_status(void *arg, int json, struct evbuffer *out)
+{
+	return gateway_status(arg, json, out);
+}
+
+static int
+gw_ctl_reload(void *arg, struct evbuffer *out)
+{
+	char err[1024];
+
+	if (gateway_reload(arg, err, sizeof(err)) < 0) {
+		evbuffer_add_printf(out, "%s\n", err);
+		return -1;
+	}
+	evbuffer_add_printf(out, "reloaded\n");
+	return 0;
+}
+
+static void
+gw_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	gateway_shutdown(arg);
+}
+
+static int
+gw_ctl_stop(void *arg, struct evbuffer *out)
+{
+	struct gateway *gw = arg;
+	struct timeval tv = { 0, 100 * 1000 };
+
+	evbuffer_add_printf(out, "stopping\n");
+	/* a moment later, so that this answer leaves before the control
+	 * socket closes */
+	event_base_once(gw->base, -1, EV_TIMEOUT, gw_stop_cb, gw, &tv);
+	return 0;
+}
+
+static const struct control_ops gw_control_ops = {
+	.status = gw_ctl_status,
+	.reload = gw_ctl_reload,
+	.stop = gw_ctl_stop,
+};
