@@ -406,8 +406,16 @@ invalid:
 void
 gateway_shutdown(struct gateway *gw)
 {
+	struct imgw_instance *inst;
+
 	if (gw->stopping)
 		return;
+	/* what waits for a community that is down will not go out: say so
+	 * now, while the senders' communities still run */
+	TAILQ_FOREACH(inst, &gw->insts, link)
+		if (inst->state != INST_READY)
+			inst_answer_all(inst, IMGW_ERR_SERVICE_UNAVAILABLE,
+			    "gateway is shutting down");
 	log_notice("stopping: draining queues (at most %d ms)", GW_SHUTDOWN_MS);
 	gw->stopping = 1;
 	gw->stop_deadline = util_now_ms() + GW_SHUTDOWN_MS;

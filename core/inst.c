@@ -159,19 +159,27 @@ inst_stop(struct imgw_instance *inst)
 	inst->blocked = 0;
 }
 
+static struct ev *inst_pop(struct imgw_instance *inst);
+
 void
-inst_free(struct imgw_instance *inst, const char *condition)
+inst_answer_all(struct imgw_instance *inst, const char *condition,
+    const char *text)
 {
 	struct ev *ev;
 
+	while ((ev = inst_pop(inst)) != NULL) {
+		router_answer(inst->router, ev, condition, text);
+		ev_free(ev);
+	}
+}
+
+void
+inst_free(struct imgw_instance *inst, const char *condition)
+{
 	if (inst == NULL)
 		return;
 	inst_stop(inst);
-	while ((ev = inst->q.head) != NULL) {
-		inst->q.head = ev->next;
-		router_answer(inst->router, ev, condition, "community removed");
-		ev_free(ev);
-	}
+	inst_answer_all(inst, condition, "community removed");
 	event_free(inst->dispatch);
 	event_free(inst->retry);
 	counters_free(&inst->ctr);

@@ -106,6 +106,11 @@ void inst_stop(struct imgw_instance *inst);
 /* Stop, then answer every queued event with `condition`, then free. */
 void inst_free(struct imgw_instance *inst, const char *condition);
 
+/* Answer every queued event with `condition` and `text`, emptying the
+ * queue. */
+void inst_answer_all(struct imgw_instance *inst, const char *condition,
+    const char *text);
+
 /* Append to the queue; -1 when full (nothing changed). Schedules delivery. */
 int inst_enqueue(struct imgw_instance *inst, struct ev *ev);
 
