@@ -55,7 +55,8 @@ enum imgw_log_level {
 /* ---- options ------------------------------------------------------------ */
 
 enum imgw_option_type {
-	IMGW_OPT_STRING = 1,	/* any non-empty text */
+	IMGW_OPT_STRING = 1,	/* any text; a config value is never empty,
+				 * a default may be "" */
 	IMGW_OPT_INT,		/* decimal integer within [min, max] */
 	IMGW_OPT_BOOL,		/* yes/no, true/false, on/off, 1/0 */
 	IMGW_OPT_LISTEN,	/* tcp:HOST:PORT or unix:/PATH */
@@ -127,7 +128,9 @@ struct imgw_host {
 
 	/* Persistent watch on `fd` for IMGW_WATCH_READ/WRITE.  The fd stays
 	 * the connector's; the watch is the connector's until watch_del, which
-	 * it must call before closing fd.  watch_set changes the interest. */
+	 * it must call before closing fd (also allowed from inside the watch's
+	 * own callback).  watch_set changes the interest; 0 pauses the watch
+	 * without deleting it. */
 	struct imgw_watch *(*watch_add)(struct imgw_instance *inst, int fd,
 	    int what, imgw_watch_cb cb, void *arg);
 	int (*watch_set)(struct imgw_watch *w, int what);
@@ -137,15 +140,18 @@ struct imgw_host {
 	 * before returning; the caller keeps its strings.  Returns 0 when the
 	 * router took it (delivery, or an error event back to the sender,
 	 * follows later), -1 when the event is malformed: then a short reason
-	 * is written to err_r (if not NULL, at most errlen bytes) and
-	 * nothing was routed — answer the peer with the protocol's own error.
+	 * is written to err_r (if not NULL, at most errlen bytes) as
+	 * "CONDITION: reason", CONDITION being the RFC 6120 condition to
+	 * answer with, and nothing was routed — answer the peer with the
+	 * protocol's own error.
 	 * `trace_r`, if not NULL, receives the trace id (at most 40 bytes
 	 * including the NUL). */
 	int (*emit)(struct imgw_instance *inst, const struct imgw_event *ev,
 	    char *err_r, size_t errlen, char *trace_r);
 
 	/* After deliver returned IMGW_AGAIN, call resume when the connector
-	 * can take events again; the core retries the same event first. */
+	 * can take events again; the core retries the same event first, from
+	 * the loop later: resume never calls deliver itself. */
 	void (*resume)(struct imgw_instance *inst);
 
 	/* Tell the core the instance is connected and can take deliveries
@@ -193,8 +199,9 @@ struct imgw_connector {
 
 	/*
 	 * Connect or listen.  Return 0 (call host->ready when deliveries may
-	 * start, possibly later), or -1 after logging why; the instance then
-	 * stays down and its events are refused with service-unavailable.
+	 * start, possibly later), or -1 after logging why: the core then calls
+	 * stop and fini, keeps the community down (its events wait in the
+	 * queue) and tries init + start again with back-off.
 	 */
 	int (*start)(void *priv);
 
