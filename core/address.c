@@ -1,6 +1,7 @@
 /* Canonical "user@domain[/resource]" addresses. */
 #include "config.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "address.h"
@@ -125,10 +126,25 @@ addr_canon(const char *in, char *out, size_t outlen, const char **why_r)
 	}
 	dlen = slash ? (size_t)(slash - dom) : strlen(dom);
 	if (dlen > 0 && dom[dlen - 1] == '.')
-		dlen--;
+		dlen--;	/* the root label */
 	if (dlen == 0) {
 		why = "empty domain";
 		goto fail;
+	}
+	if (dom[dlen - 1] == '.') {
+		why = "empty label in domain";
+		goto fail;
+	}
+	if (dom[0] == '[') {
+		/* an IP literal: [hex digits, ':' and '.'] */
+		if (dlen < 3 || dom[dlen - 1] != ']')
+			goto badchar;
+		for (p = dom + 1; p < dom + dlen - 1; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+				goto badchar;
+		if (addr_put(out, outlen, &pos, dom, dlen))
+			goto toolong;
+		goto resource;
 	}
 	if (dlen > ADDR_PART_MAX) {
 		why = "domain longer than 1023 bytes";
@@ -145,14 +161,12 @@ addr_canon(const char *in, char *out, size_t outlen, const char **why_r)
 			goto fail;
 		}
 		if (c < 0x80 && c != '.' && c != '-' && c != '_' &&
-		    !(lc >= 'a' && lc <= 'z') && !(c >= '0' && c <= '9') &&
-		    c != '[' && c != ']') {
-			why = "invalid character in domain";
-			goto fail;
-		}
+		    !(lc >= 'a' && lc <= 'z') && !(c >= '0' && c <= '9'))
+			goto badchar;
 		if (addr_put(out, outlen, &pos, &lc, 1))
 			goto toolong;
 	}
+resource:
 	if (slash != NULL) {
 		size_t rlen = strlen(slash + 1);
 
@@ -169,6 +183,9 @@ addr_canon(const char *in, char *out, size_t outlen, const char **why_r)
 	}
 	out[pos] = '\0';
 	return (int)pos;
+badchar:
+	why = "invalid character in domain";
+	goto fail;
 toolong:
 	why = "address too long";
 fail:

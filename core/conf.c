@@ -128,8 +128,8 @@ conf_domain_canon(const char *d)
 	char *s;
 
 	if (n > 0 && d[n - 1] == '.')
-		n--;
-	if (n == 0 || n > 1023)
+		n--;	/* the root label */
+	if (n == 0 || n > 1023 || d[n - 1] == '.')
 		return NULL;
 	s = xstrndup(d, n);
 	for (i = 0; i < n; i++) {

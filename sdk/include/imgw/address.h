@@ -3,9 +3,14 @@
  *
  * The core's address form is "user@domain[/resource]":
  *   - user: 1..1023 bytes of UTF-8, ASCII letters lower-cased; characters
- *     that XMPP local parts forbid (space " & ' / : < > @) are escaped as
- *     XEP-0106 says (\20 \22 \26 \27 \2f \3a \3c \3e \40, and \5c for a
- *     backslash that would start such a sequence);
+ *     that XMPP local parts forbid are escaped as XEP-0106 says (\20 \22
+ *     \26 \27 \2f \3a \3c \3e \40, \5c for a backslash that would start
+ *     such a sequence).  The core escapes space " & ' : < > itself when it
+ *     canonicalizes; '@' and '/' cannot reach it raw (they delimit the
+ *     parts) and a backslash is taken as the start of an escape, so that
+ *     canonical addresses pass through unchanged.  A connector whose users
+ *     may hold a literal '@', '/' or "\XX" escape writes \40, \2f or \5c
+ *     itself.
  *   - domain: 1..1023 bytes, lower case, no trailing dot;
  *   - resource: optional, 1..1023 bytes, kept as given.
  * The core canonicalizes from/to of every emitted event and refuses those
