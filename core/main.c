@@ -79,6 +79,7 @@ main(int argc, char **argv)
 	struct event *sigs[3] = { NULL, NULL, NULL };
 	const int signums[3] = { SIGHUP, SIGTERM, SIGINT };
 	struct event_base *base = NULL;
+	struct event_config *cfg;
 	struct gateway *gw = NULL;
 	struct conf *conf;
 	char err[2048];
@@ -143,7 +144,14 @@ main(int argc, char **argv)
 	    (uint64_t)(uintptr_t)&seed;
 	util_hash_seed(seed);
 
-	if ((base = event_base_new()) == NULL) {
+	/* connectors flip write interest often: let epoll see only the net
+	 * change per loop turn instead of a DEL and an ADD each time */
+	if ((cfg = event_config_new()) != NULL) {
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		base = event_base_new_with_config(cfg);
+		event_config_free(cfg);
+	}
+	if (base == NULL) {
 		log_err("cannot create the event loop");
 		conf_free(conf);
 		return 1;
