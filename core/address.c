@@ -135,20 +135,24 @@ addr_canon(const char *in, char *out, size_t outlen, const char **why_r)
 		why = "empty label in domain";
 		goto fail;
 	}
+	if (dlen > ADDR_PART_MAX) {
+		why = "domain longer than 1023 bytes";
+		goto fail;
+	}
 	if (dom[0] == '[') {
-		/* an IP literal: [hex digits, ':' and '.'] */
+		/* an IP literal: [hex digits, ':' and '.'], lower case */
 		if (dlen < 3 || dom[dlen - 1] != ']')
 			goto badchar;
 		for (p = dom + 1; p < dom + dlen - 1; p++)
 			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
 				goto badchar;
-		if (addr_put(out, outlen, &pos, dom, dlen))
-			goto toolong;
+		for (p = dom; p < dom + dlen; p++) {
+			char lc = (char)tolower((unsigned char)*p);
+
+			if (addr_put(out, outlen, &pos, &lc, 1))
+				goto toolong;
+		}
 		goto resource;
-	}
-	if (dlen > ADDR_PART_MAX) {
-		why = "domain longer than 1023 bytes";
-		goto fail;
 	}
 	start = pos;
 	for (p = dom; p < dom + dlen; p++) {

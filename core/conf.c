@@ -150,18 +150,28 @@ bad:
 	return NULL;
 }
 
+/* Paths in the file are relative to the file's folder, and always kept
+ * absolute: the daemon leaves its working folder. */
 static int
 conf_path_set(struct conf_parser *p, char **dst, const char *v)
 {
-	char *slash;
+	const char *slash = strrchr(p->file, '/');
+	int dirlen = slash ? (int)(slash - p->file) : 0;
+	char cwd[PATH_MAX];
 
 	free(*dst);
-	if (v[0] == '/' || (slash = strrchr(p->file, '/')) == NULL) {
+	if (v[0] == '/') {
 		*dst = xstrdup(v);
-		return 0;
+	} else if (p->file[0] == '/') {
+		*dst = xasprintf("%.*s/%s", dirlen, p->file, v);
+	} else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			snprintf(cwd, sizeof(cwd), ".");
+		if (slash != NULL)
+			*dst = xasprintf("%s/%.*s/%s", cwd, dirlen, p->file, v);
+		else
+			*dst = xasprintf("%s/%s", cwd, v);
 	}
-	/* relative to the folder of the configuration file */
-	*dst = xasprintf("%.*s/%s", (int)(slash - p->file), p->file, v);
 	return 0;
 }
 

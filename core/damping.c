@@ -395,3 +395,17 @@ damping_check(struct damping *d, struct ev *ev, const char *src)
 	p->last_gen = gen;
 	return DAMP_PASS;
 }
+
+void
+damping_unrecord(struct damping *d, const struct ev *ev)
+{
+	struct damp_pair *p;
+	char *k;
+
+	if (ev->e.kind != IMGW_EV_PRESENCE)
+		return;
+	k = damping_key("p", ev->e.from, ev->e.to, 0);
+	if ((p = ht_get(d->pairs, k)) != NULL)
+		p->has_last = 0;
+	free(k);
+}

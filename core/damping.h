@@ -41,6 +41,12 @@ void damping_set_limits(struct damping *d, unsigned rate, unsigned window,
 enum damping_verdict damping_check(struct damping *d, struct ev *ev,
     const char *src);
 
+/*
+ * The event damping_check passed could not be queued after all: forget
+ * that it was forwarded, so that the same presence sent again goes out.
+ */
+void damping_unrecord(struct damping *d, const struct ev *ev);
+
 /* Entries held (pairs tracked), for status. */
 uint64_t damping_pairs(const struct damping *d);
 

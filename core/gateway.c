@@ -268,10 +268,9 @@ gw_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		if (busy)
 			log_warn("shutdown: queues not drained after %d ms; "
 			    "answering what is left", GW_SHUTDOWN_MS);
-		while ((inst = TAILQ_FIRST(&gw->insts)) != NULL) {
-			TAILQ_REMOVE(&gw->insts, inst, link);
+		/* stopped here, freed by gateway_free after the loop */
+		TAILQ_FOREACH(inst, &gw->insts, link)
 			inst_stop(inst);
-		}
 		router_domains_clear(gw->router);
 		event_base_loopexit(gw->base, NULL);
 	}
@@ -327,6 +326,8 @@ gateway_reload(struct gateway *gw, char *err, size_t errlen)
 {
 	struct imgw_instance *inst, *next;
 	unsigned kept = 0, restarted = 0, added = 0, removed = 0;
+	char warn[2048] = "";
+	size_t nwarn = 0;
 	struct conf *conf;
 	struct gw_plan *plan;
 	size_t i;
@@ -337,7 +338,7 @@ gateway_reload(struct gateway *gw, char *err, size_t errlen)
 	}
 	if ((conf = conf_load(gw->path, err, errlen)) == NULL)
 		goto invalid;
-	if ((plan = gw_plan_make(conf, 1, err, errlen)) == NULL) {
+	if ((plan = gw_plan_make(conf, 0, err, errlen)) == NULL) {
 		conf_free(conf);
 		goto invalid;
 	}
@@ -361,6 +362,25 @@ gateway_reload(struct gateway *gw, char *err, size_t errlen)
 			inst = gw_instance(gw, p);
 			TAILQ_INSERT_TAIL(&gw->insts, inst, link);
 			added++;
+			continue;
+		}
+		if (p->mod == NULL && !inst->failed) {
+			/* new code or options cannot be checked: keep what runs */
+			log_msg(IMGW_LOG_ERR, inst->name, NULL, "%s; the community "
+			    "keeps running its previous connector", p->load_error);
+			nwarn += snprintf(warn + nwarn, nwarn < sizeof(warn)
+			    ? sizeof(warn) - nwarn : 0, "community '%s' not "
+			    "changed: %s\n", inst->name, p->load_error);
+			if (nwarn > sizeof(warn))
+				nwarn = sizeof(warn);
+			kept++;
+			continue;
+		}
+		if (p->mod == NULL) {
+			/* was not loaded, still cannot be: stays down */
+			free(inst->down_reason);
+			inst->down_reason = xstrdup(p->load_error);
+			kept++;
 			continue;
 		}
 		if (!inst->failed && inst->mod == p->mod &&
@@ -397,6 +417,7 @@ gateway_reload(struct gateway *gw, char *err, size_t errlen)
 	gw->reloads++;
 	log_notice("configuration reloaded from %s: %u kept, %u restarted, "
 	    "%u added, %u removed", gw->path, kept, restarted, added, removed);
+	snprintf(err, errlen, "%s", warn);
 	return 0;
 invalid:
 	log_err("reload refused, the running configuration stays: %s", err);
@@ -618,7 +639,7 @@ gw_ctl_reload(void *arg, struct evbuffer *out)
 		evbuffer_add_printf(out, "%s\n", err);
 		return -1;
 	}
-	evbuffer_add_printf(out, "reloaded\n");
+	evbuffer_add_printf(out, "reloaded\n%s", err);
 	return 0;
 }
 

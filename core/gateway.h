@@ -28,7 +28,9 @@ struct gateway *gateway_new(struct event_base *base, const char *path,
 /*
  * Re-read the configuration.  Invalid: nothing changes, -1 with the reason
  * in err.  Valid: untouched communities keep running, changed ones restart
- * with their queue kept, removed ones drain and unload, new ones start.
+ * with their queue kept, removed ones drain and unload, new ones start;
+ * 0 with warnings (or "") in err.  A community whose connector cannot be
+ * loaded keeps running its previous connector (a new one stays down).
  */
 int gateway_reload(struct gateway *gw, char *err, size_t errlen);
 

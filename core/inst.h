@@ -96,8 +96,9 @@ struct imgw_instance *inst_new(struct router *r, struct event_base *base,
     const struct conf_community *cc, const struct imgw_connector *desc,
     struct module *mod, size_t queue_max);
 
-/* init + start the connector; on failure the instance is DOWN and a start
- * is retried with back-off.  Returns 0 or -1. */
+/* init + start the connector.  Returns 0, or -1: the instance is DOWN; a
+ * failed start is retried with back-off, a failed init (a configuration
+ * the connector refuses) is not. */
 int inst_start(struct imgw_instance *inst);
 
 /* stop + fini the connector, drop its timers and watches; the queue stays. */

@@ -75,6 +75,7 @@ int
 main(int argc, char **argv)
 {
 	const char *file = CONF_DEFAULT_FILE;
+	char *abs_file = NULL;
 	int foreground = 0, check = 0, ch, rc = 1;
 	struct event *sigs[3] = { NULL, NULL, NULL };
 	const int signums[3] = { SIGHUP, SIGTERM, SIGINT };
@@ -113,18 +114,25 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
+	/* the daemon leaves its working folder, and reloads read the file
+	 * again: keep an absolute name (a missing file is reported below) */
+	if ((abs_file = realpath(file, NULL)) != NULL)
+		file = abs_file;
 	if (check) {
 		if (gateway_check(file, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			loader_cleanup();
+			free(abs_file);
 			return 1;
 		}
 		printf("%s: configuration is valid\n", file);
 		loader_cleanup();
+		free(abs_file);
 		return 0;
 	}
 	if ((conf = conf_load(file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
+		free(abs_file);
 		return 1;
 	}
 	log_setup(LOG_TARGET_STDERR, conf->log_level);
@@ -133,6 +141,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "imgwd: cannot daemonize: %s\n",
 			    strerror(errno));
 			conf_free(conf);
+			free(abs_file);
 			return 1;
 		}
 		log_setup(LOG_TARGET_SYSLOG, conf->log_level);
@@ -154,6 +163,7 @@ main(int argc, char **argv)
 	if (base == NULL) {
 		log_err("cannot create the event loop");
 		conf_free(conf);
+		free(abs_file);
 		return 1;
 	}
 	if ((gw = gateway_new(base, file, conf, err, sizeof(err))) == NULL) {
@@ -178,5 +188,6 @@ out:
 	if (base != NULL)
 		event_base_free(base);
 	libevent_global_shutdown();
+	free(abs_file);
 	return rc;
 }

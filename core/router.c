@@ -156,6 +156,7 @@ router_forward(struct router *r, struct ev *ev, const char *src_name)
 		return;
 	}
 	if (inst_enqueue(dst, ev) < 0) {
+		damping_unrecord(r->damping, ev);
 		cond = dst->state == INST_READY ? IMGW_ERR_RESOURCE_CONSTRAINT
 						: IMGW_ERR_SERVICE_UNAVAILABLE;
 		counters_add(&dst->ctr, "queue-full", 1);
