@@ -1,0 +1,34 @@
+/* A connector whose entry returns no descriptor. */
+#include <stddef.h>
+
+#include <imgw/imgw.h>
+
+static int
+broken_init(struct imgw_instance *inst, const struct imgw_host *host,
+    void **priv_r)
+{
+	return -1;
+}
+
+static int
+broken_deliver(void *priv, const struct imgw_event *ev, const char **cond_r)
+{
+	return IMGW_FAIL;
+}
+
+static const struct imgw_connector broken_connector = {
+	IMGW_CONNECTOR_HEAD,
+
+	.name = "broken",
+	.version = "0",
+	.description = "A connector whose entry returns no descriptor.",
+	.init = broken_init,
+	.deliver = broken_deliver,
+};
+
+IMGW_EXPORT const struct imgw_connector *
+imgw_connector_entry(void)
+{
+	(void)broken_connector;
+	return NULL;
+}
