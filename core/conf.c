@@ -27,6 +27,7 @@ struct conf_parser {
 	/* current section: NULL community means [gateway] */
 	int in_section;
 	struct conf_community *comm;
+	struct conf_section *sect;	/* [store], [directory] */
 	/* keys seen in the current section, for duplicate detection */
 	struct conf_kv seen[64];
 	size_t nseen;
@@ -323,6 +324,19 @@ conf_section(struct conf_parser *p, char *s)
 	s = conf_trim(s + 1);
 	conf_seen_reset(p);
 	p->in_section = 1;
+	p->sect = NULL;
+	if (!strcmp(s, "store") || !strcmp(s, "directory")) {
+		struct conf_section *sec = !strcmp(s, "store") ? &c->store
+							    : &c->directory;
+
+		if (sec->line)
+			return conf_fail(p, p->line, "duplicate [%s] section "
+			    "(first at line %d)", s, sec->line);
+		sec->line = p->line;
+		p->sect = sec;
+		p->comm = NULL;
+		return 0;
+	}
 	if (!strcmp(s, "gateway")) {
 		if (p->gateway_line)
 			return conf_fail(p, p->line, "duplicate [gateway] section "
@@ -333,7 +347,7 @@ conf_section(struct conf_parser *p, char *s)
 	}
 	if (strncmp(s, "community", 9) != 0 || (s[9] != ' ' && s[9] != '\t'))
 		return conf_fail(p, p->line, "unknown section [%s]: expected "
-		    "[gateway] or [community NAME]", s);
+		    "[gateway], [store], [directory] or [community NAME]", s);
 	name = conf_trim(s + 9);
 	if (!conf_valid_name(name))
 		return conf_fail(p, p->line, "invalid community name '%s' "
@@ -378,6 +392,14 @@ conf_line(struct conf_parser *p, char *raw)
 		return conf_fail(p, p->line, "too many keys in one section");
 	p->seen[p->nseen++] = (struct conf_kv){ .key = xstrdup(k),
 		.line = p->line };
+	if (p->sect != NULL) {
+		struct conf_section *sec = p->sect;
+
+		sec->kv = xreallocarray(sec->kv, sec->n + 1, sizeof(*sec->kv));
+		sec->kv[sec->n++] = (struct conf_kv){ .key = xstrdup(k),
+			.value = xstrdup(v), .line = p->line };
+		return 0;
+	}
 	if (p->comm == NULL)
 		return conf_gateway_key(p, k, v);
 	return conf_community_key(p, k, v);
@@ -536,6 +558,35 @@ conf_community_free(struct conf_community *cc)
 	free(cc);
 }
 
+static void
+conf_section_clear(struct conf_section *sec)
+{
+	size_t i;
+
+	for (i = 0; i < sec->n; i++) {
+		free(sec->kv[i].key);
+		free(sec->kv[i].value);
+	}
+	free(sec->kv);
+}
+
+const char *
+conf_section_get(const struct conf_section *sec, const char *key, int *line_r)
+{
+	size_t i;
+
+	for (i = 0; i < sec->n; i++) {
+		if (strcmp(sec->kv[i].key, key) == 0) {
+			if (line_r != NULL)
+				*line_r = sec->kv[i].line;
+			return sec->kv[i].value;
+		}
+	}
+	if (line_r != NULL)
+		*line_r = sec->line;
+	return NULL;
+}
+
 void
 conf_free(struct conf *c)
 {
@@ -543,6 +594,8 @@ conf_free(struct conf *c)
 
 	if (c == NULL)
 		return;
+	conf_section_clear(&c->store);
+	conf_section_clear(&c->directory);
 	for (i = 0; i < c->ncomms; i++)
 		conf_community_clear(&c->comms[i]);
 	free(c->comms);

@@ -3,6 +3,8 @@
  *
  *   [gateway]            node, connectors, control, log-level, log,
  *                        queue-size, presence-rate, loop-limit
+ *   [store]              checked by the store (store.h)
+ *   [directory]          checked by the directory client (directory.h)
  *   [community NAME]     connector, local, domains, queue-size, and the
  *                        connector's own options (validated later against
  *                        the connector's option table, see loader.h)
@@ -34,6 +36,13 @@ struct conf_community {
 	size_t nopts;
 };
 
+/* A section whose keys another subsystem checks ([store], [directory]). */
+struct conf_section {
+	int line;		/* of the header; 0: section absent */
+	struct conf_kv *kv;
+	size_t n;
+};
+
 struct conf {
 	char *file;
 	char *node;		/* default: host name */
@@ -48,7 +57,13 @@ struct conf {
 	unsigned loop_window;	/* ... per this many seconds */
 	struct conf_community *comms;
 	size_t ncomms;
+	struct conf_section store;	/* checked by the store */
+	struct conf_section directory;	/* checked by the directory client */
 };
+
+/* The value of `key` in a section, or NULL; the line in *line_r. */
+const char *conf_section_get(const struct conf_section *s, const char *key,
+    int *line_r);
 
 /*
  * Read and check `file`.  Returns a new conf, or NULL with "FILE:LINE:
