@@ -301,6 +301,9 @@ control_run(struct control_client *cl, const char *line)
 		rc = ops->reload(c->arg, body);
 	else if (strcmp(line, "stop") == 0 && ops->stop != NULL)
 		rc = ops->stop(c->arg, body);
+	else if (ops->other != NULL &&
+	    (rc = ops->other(c->arg, line, body)) != CONTROL_UNKNOWN)
+		;
 	else {
 		evbuffer_add_printf(body, "unknown command '%.*s%s'", CONTROL_ECHO_MAX, line,
 		    strlen(line) > CONTROL_ECHO_MAX ? "..." : "");

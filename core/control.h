@@ -17,7 +17,12 @@ struct control_ops {
 	int (*status)(void *arg, int json, struct evbuffer *out);
 	int (*reload)(void *arg, struct evbuffer *out);
 	int (*stop)(void *arg, struct evbuffer *out);
+	/* Any other command line (e.g. "policy test A B message"), or NULL;
+	 * returns 0, -1, or CONTROL_UNKNOWN when it does not know the line. */
+	int (*other)(void *arg, const char *line, struct evbuffer *out);
 };
+
+#define CONTROL_UNKNOWN	(-2)
 
 /*
  * Listen on `path` (created with mode 0600; a stale socket left by a dead
