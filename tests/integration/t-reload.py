@@ -19,8 +19,8 @@ import time
 import imgwtest as T
 
 N = 10000
-RELOAD_A = 3000		# config change + SIGHUP with ids RELOAD_A.. in flight
-RELOAD_B = 6000		# echo.so replaced + SIGHUP with ids RELOAD_B.. in flight
+RELOAD_A = 3000		# config change + SIGHUP right after ids RELOAD_A..+BIG are written
+RELOAD_B = 6000		# echo.so replaced + SIGHUP right after ids RELOAD_B..+BIG are written
 BATCH = 50
 BIG = 1500		# lines sent at once just before each reload
 ALICE = "alice@corp.example"
@@ -150,8 +150,8 @@ def main(t):
     t.is_(wrong[:5], [], "every answer's body is the reversed message body")
     t.ok(first_pref is not None, "after the reload the answers carry the new prefix")
     t.is_(unprefixed_after[:5], [], "once the new configuration answers, the old never does")
-    t.diag("first prefixed answer: id %s (reload (a) with ids %d..%d in flight)"
-           % (first_pref, RELOAD_A, RELOAD_A + BIG - 1))
+    t.diag("first prefixed answer: id %s (reload (a) signalled once ids 0..%d were written)"
+           % (first_pref, RELOAD_A + BIG - 1))
     t.ok(all(a.get("to", "").split("/")[0] == ALICE for a in answers),
          "every answer is addressed to alice")
 

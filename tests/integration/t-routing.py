@@ -140,8 +140,13 @@ def main(t):
     # --- router errors -------------------------------------------------
     alice.send({"type": "message", "from": "alice@corp.example",
                 "to": "someone@nowhere.example", "id": "e-unknown", "body": "hello?"})
-    check_error(t, alice.expect(is_type("error")), "alice@corp.example",
+    err = alice.expect(is_type("error"))
+    check_error(t, err, "alice@corp.example",
                 "e-unknown", "remote-server-not-found", "unknown domain")
+    tr = (err or {}).get("trace") or "<no trace>"
+    T.time.sleep(0.2)
+    t.ok(tr in gw.log(), "the error's trace id is in the gateway's log line about it",
+         "trace %r not in the log" % tr)
 
     alice.send({"type": "message", "from": "alice@corp.example",
                 "to": "carol@corp.example", "id": "e-own", "body": "next door"})

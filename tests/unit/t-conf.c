@@ -245,9 +245,9 @@ test_errors(void)
 	conf_bad("empty value", "[gateway]\nnode =   \n", 2,
 	    "key 'node' has no value");
 	conf_bad("unknown section", "[gateway]\n[gateways]\n", 2,
-	    "unknown section [gateways]: expected [gateway] or [community NAME]");
+	    "unknown section [gateways]: expected [gateway], [store], [directory] or [community NAME]");
 	conf_bad("community without name", "[community]\n", 1,
-	    "unknown section [community]: expected [gateway] or [community NAME]");
+	    "unknown section [community]: expected [gateway], [store], [directory] or [community NAME]");
 	conf_bad("malformed section header", "[gateway\n", 1,
 	    "malformed section header");
 	conf_bad("text after section header", "[gateway] x\n", 1,
