@@ -215,9 +215,14 @@ router_route(struct router *r, struct imgw_instance *src, struct ev *ev)
 		ev_free(ev);
 		break;
 	case DAMP_LOOP:
+		/* answered, never silently dropped; errors are never answered
+		 * in turn, so the answer cannot feed the loop */
 		counters_add(&r->ctr, "loop-stopped", 1);
+		router_answer(r, ev, IMGW_ERR_POLICY_VIOLATION, "stopped: goes "
+		    "back and forth between the same two addresses (loop-limit)");
 		router_audit(r, ev, src_name, dst->name, "refused", &(struct
-		    router_verdict){ .refuse = 1, .rule = "loop-limit" });
+		    router_verdict){ .refuse = 1, .rule = "loop-limit",
+		    .condition = IMGW_ERR_POLICY_VIOLATION });
 		ev_free(ev);
 		break;
 	}

@@ -84,7 +84,10 @@ def main(t):
     t.cmp_ok(len(subs), "<=", 6, "loop-limit 4: the ping-pong is stopped soon after")
     t.is_(subs, ["l%d" % i for i in range(len(subs))], "what passed is the start of it")
     stopped = gw.counter("loop-stopped") - stopped0
-    t.is_(stopped, n - len(subs) - len(errs), "counter loop-stopped counts the stopped ones")
+    t.is_(stopped, n - len(subs), "counter loop-stopped counts the stopped ones")
+    t.is_(len(errs), stopped, "each stopped one is answered with an error (not dropped silently)")
+    t.ok(errs and all(e.get("condition") == "policy-violation" for e in errs),
+         "with policy-violation", "errors: %r" % errs[:2])
 
     # messages between the same users still flow
     corp.send({"type": "message", "from": "alice@corp.example", "to": "bob@partner.example",

@@ -837,6 +837,30 @@ test_rate_limit(void)
 	router_set_limits(router, &dflt);
 }
 
+/* Events of `kind` a recorder got; kind 0: every kind but errors. */
+static int
+nkind(const struct rec *r, enum imgw_kind kind)
+{
+	int i, n = 0;
+
+	for (i = 0; i < r->n; i++)
+		if (kind ? r->got[i].kind == kind
+			 : r->got[i].kind != IMGW_EV_ERROR)
+			n++;
+	return n;
+}
+
+static const char *
+first_cond(const struct rec *r)
+{
+	int i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->got[i].kind == IMGW_EV_ERROR)
+			return r->got[i].condition;
+	return NULL;
+}
+
 static void
 test_loop(void)
 {
@@ -863,23 +887,30 @@ test_loop(void)
 		pump();
 	}
 	is_int(rc, 0, "all 10 taken");
-	is_int(rec_a.n + rec_b.n, 5, "loop-limit 4: the first event and 4 "
-	    "changes of direction pass");
-	is_int(rctr("loop-stopped"), stopped + 5, "the other 5 are dropped, "
+	is_int(nkind(&rec_a, 0) + nkind(&rec_b, 0), 5, "loop-limit 4: the "
+	    "first event and 4 changes of direction pass");
+	is_int(rctr("loop-stopped"), stopped + 5, "the other 5 are stopped, "
 	    "counter loop-stopped");
-	ok(rec_a.n + rec_b.n == 5 && rec_b.got[0].kind == IMGW_EV_SUBSCRIBE &&
-	    rec_a.got[0].kind == IMGW_EV_SUBSCRIBED, "kinds kept");
+	is_int(nkind(&rec_a, IMGW_EV_ERROR) + nkind(&rec_b, IMGW_EV_ERROR), 5,
+	    "each stopped event is answered (never dropped silently)");
+	ok(first_cond(&rec_a) != NULL &&
+	    strcmp(first_cond(&rec_a), "policy-violation") == 0,
+	    "with policy-violation");
+	ok(rec_b.n > 0 && rec_b.got[0].kind == IMGW_EV_SUBSCRIBE &&
+	    rec_a.n > 0 && rec_a.got[0].kind == IMGW_EV_SUBSCRIBED,
+	    "kinds kept");
 	e = mkev(IMGW_EV_SUBSCRIBE, "lee@a.example", "max@b.example", NULL);
 	emit(&rec_a, &e, NULL, NULL);
 	pump();
-	is_int(rec_a.n + rec_b.n, 5, "the pair stays stopped");
-	is_int(rec_a.n, 2, "no error is sent for a stopped loop");
+	is_int(nkind(&rec_a, 0) + nkind(&rec_b, 0), 5, "the pair stays "
+	    "stopped");
+	is_int(nkind(&rec_a, IMGW_EV_ERROR), 3, "and its sender is answered");
 
 	/* other pairs are not affected */
 	e = mkev(IMGW_EV_SUBSCRIBE, "lee@a.example", "ned@b.example", NULL);
 	emit(&rec_a, &e, NULL, NULL);
 	pump();
-	is_int(rec_b.n, 4, "another pair passes");
+	is_int(nkind(&rec_b, 0), 4, "another pair passes");
 	router_set_limits(router, &dflt);
 }
 
