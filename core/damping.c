@@ -1,6 +1,7 @@
 /* Presence damping, presence rate limits and ping-pong loop stopping. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,6 @@
 /* Per sender/target presence state. */
 struct damp_pair {
 	struct damping *d;
-	char *key;
 	uint64_t last_fp;	/* fingerprint of the last forwarded presence */
 	uint64_t last_gen;	/* probe generation it was forwarded in */
 	int has_last;
@@ -63,7 +63,6 @@ damping_pair_free(void *v)
 	if (p->held != NULL)
 		ev_free(p->held);
 	free(p->held_src);
-	free(p->key);
 	free(p);
 }
 
@@ -161,34 +160,46 @@ damping_pairs(const struct damping *d)
 	return ht_count(d->pairs);
 }
 
-/* "a\x1fb" with a and b cut to their bare parts when `bare`. */
-static char *
-damping_key(const char *prefix, const char *a, const char *b, int bare)
+/* Key "prefix\x1fa\x1fb" (a and b cut to their bare parts when `bare`)
+ * written into `buf`; canonical addresses are short enough for
+ * DAMP_KEY_MAX, longer ones are cut (they still key consistently). */
+#define DAMP_KEY_MAX	(3 * 1024 * 2 + 16)
+
+static const char *
+damping_key(char *buf, const char *prefix, const char *a, const char *b,
+    int bare)
 {
 	int la = bare ? (int)imgw_addr_bare_len(a) : (int)strlen(a);
 	int lb = bare ? (int)imgw_addr_bare_len(b) : (int)strlen(b);
 
-	return xasprintf("%s\x1f%.*s\x1f%.*s", prefix, la, a, lb, b);
+	snprintf(buf, DAMP_KEY_MAX, "%s\x1f%.*s\x1f%.*s", prefix, la, a, lb, b);
+	return buf;
 }
 
+/* What makes two presences the same, hashed without building a string. */
 static uint64_t
 damping_fingerprint(const struct imgw_event *e)
 {
-	char *s = xasprintf("%d\x1f%d\x1f%s\x1f%s", (int)e->show, e->priority,
-	    e->status ? e->status : "", e->lang ? e->lang : "");
-	uint64_t h = util_hash(s, strlen(s));
+	const char *status = e->status ? e->status : "";
+	const char *lang = e->lang ? e->lang : "";
+	int32_t nums[2] = { (int32_t)e->show, (int32_t)e->priority };
+	uint64_t h;
 
-	free(s);
+	h = util_hash(nums, sizeof(nums));
+	h ^= util_hash(status, strlen(status)) * 0x9e3779b97f4a7c15ull;
+	h ^= util_hash(lang, strlen(lang)) * 0xc2b2ae3d27d4eb4full;
 	return h;
 }
 
 static uint64_t
 damping_probe_gen(struct damping *d, const char *from, const char *to)
 {
-	char *k = damping_key("g", from, to, 1);
-	uint64_t *g = ht_get(d->probes, k);
+	char buf[DAMP_KEY_MAX];
+	uint64_t *g;
 
-	free(k);
+	if (ht_count(d->probes) == 0)
+		return 0;
+	g = ht_get(d->probes, damping_key(buf, "g", from, to, 1));
 	return g ? *g : 0;
 }
 
@@ -196,7 +207,8 @@ damping_probe_gen(struct damping *d, const char *from, const char *to)
 static void
 damping_probe_seen(struct damping *d, const char *watcher, const char *target)
 {
-	char *k = damping_key("g", target, watcher, 1);
+	char buf[DAMP_KEY_MAX];
+	const char *k = damping_key(buf, "g", target, watcher, 1);
 	uint64_t *g = ht_get(d->probes, k);
 
 	if (g == NULL) {
@@ -204,7 +216,6 @@ damping_probe_seen(struct damping *d, const char *watcher, const char *target)
 		ht_put(d->probes, k, g);
 	}
 	(*g)++;
-	free(k);
 }
 
 static void
@@ -290,18 +301,17 @@ damping_loop(struct damping *d, const struct ev *ev, int family, uint64_t now)
 	const char *a = ev->e.from, *b = ev->e.to;
 	size_t la = imgw_addr_bare_len(a), lb = imgw_addr_bare_len(b);
 	int cmp = strncmp(a, b, la < lb ? la : lb), dir;
-	char fam[2] = { (char)family, '\0' };
+	char fam[2] = { (char)family, '\0' }, buf[DAMP_KEY_MAX];
 	struct damp_loop *l;
-	char *k;
+	const char *k;
 
 	if (cmp == 0)
 		cmp = la < lb ? -1 : la > lb;
 	dir = cmp < 0;
-	k = dir ? damping_key(fam, a, b, 1) : damping_key(fam, b, a, 1);
+	k = dir ? damping_key(buf, fam, a, b, 1) : damping_key(buf, fam, b, a, 1);
 	if ((l = ht_get(d->loops, k)) == NULL) {
 		if (ht_count(d->loops) >= DAMP_MAX_ENTRIES) {
 			counters_add(&d->r->ctr, "damping-table-full", 1);
-			free(k);
 			return 0;
 		}
 		l = xcalloc(1, sizeof(*l));
@@ -309,7 +319,6 @@ damping_loop(struct damping *d, const struct ev *ev, int family, uint64_t now)
 		l->window_start = now;
 		ht_put(d->loops, k, l);
 	}
-	free(k);
 	l->seen_ms = now;
 	if (now < l->stopped_until)
 		return 1;
@@ -339,7 +348,8 @@ damping_check(struct damping *d, struct ev *ev, const char *src)
 	int family = damping_family(ev->e.kind);
 	uint64_t now, fp, gen;
 	struct damp_pair *p;
-	char *k;
+	char buf[DAMP_KEY_MAX];
+	const char *k;
 
 	if (family == 0)
 		return DAMP_PASS;
@@ -353,21 +363,17 @@ damping_check(struct damping *d, struct ev *ev, const char *src)
 	if (ev->e.kind != IMGW_EV_PRESENCE)
 		return DAMP_PASS;
 
-	k = damping_key("p", ev->e.from, ev->e.to, 0);
+	k = damping_key(buf, "p", ev->e.from, ev->e.to, 0);
 	if ((p = ht_get(d->pairs, k)) == NULL) {
 		if (ht_count(d->pairs) >= DAMP_MAX_ENTRIES) {
 			counters_add(&d->r->ctr, "damping-table-full", 1);
-			free(k);
 			return DAMP_PASS;
 		}
 		p = xcalloc(1, sizeof(*p));
 		p->d = d;
-		p->key = k;
 		p->tokens = d->rate;
 		p->refill_ms = now;
 		ht_put(d->pairs, k, p);
-	} else {
-		free(k);
 	}
 	p->seen_ms = now;
 	fp = damping_fingerprint(&ev->e);
@@ -399,13 +405,12 @@ damping_check(struct damping *d, struct ev *ev, const char *src)
 void
 damping_unrecord(struct damping *d, const struct ev *ev)
 {
+	char buf[DAMP_KEY_MAX];
 	struct damp_pair *p;
-	char *k;
 
 	if (ev->e.kind != IMGW_EV_PRESENCE)
 		return;
-	k = damping_key("p", ev->e.from, ev->e.to, 0);
-	if ((p = ht_get(d->pairs, k)) != NULL)
+	p = ht_get(d->pairs, damping_key(buf, "p", ev->e.from, ev->e.to, 0));
+	if (p != NULL)
 		p->has_last = 0;
-	free(k);
 }
