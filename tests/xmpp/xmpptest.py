@@ -1,0 +1,389 @@
+"""Helpers for imgw's XMPP tests: a private Prosody and real XMPP clients.
+
+    import imgwtest as T
+    import xmpptest as X
+
+    t = T.Test()
+    pro = X.Prosody(t, users={"alice": "pw"})        # started, users made
+    gw = t.gateway(X.gateway_config(t, pro, ...))
+    alice = X.Client(t, pro, "alice", "pw")          # logged in, bound
+    alice.send("<message .../>")
+    st = alice.expect(lambda e: e.tag == X.C("message"))
+
+Prosody runs in the foreground (daemonize = false, run_as_root = true) on
+127.0.0.1 with free ports and a private data folder under the test's
+temporary folder; c2s without TLS (PLAIN allowed) for the test clients, the
+component port for imgwd.  The client is a small XMPP client on a socket
+with xml.etree's pull parser: SASL PLAIN, resource binding, presence;
+received stanzas are xml.etree Elements with namespaced tags.
+"""
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape, quoteattr
+
+import imgwtest as T
+
+PROSODY = os.environ.get("PROSODY", "prosody")
+PROSODYCTL = os.environ.get("PROSODYCTL", "prosodyctl")
+
+DOMAIN = "xmpp.example"
+COMPONENT = "gw.xmpp.example"
+SECRET = "component-secret-\u00e9"
+
+NS_CLIENT = "jabber:client"
+NS_STREAM = "http://etherx.jabber.org/streams"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def C(tag, ns=NS_CLIENT):
+    """The expanded name of a tag, {ns}tag."""
+    return "{%s}%s" % (ns, tag)
+
+
+def have_prosody():
+    try:
+        subprocess.run([PROSODY, "-v"], capture_output=True, timeout=0.01)
+    except FileNotFoundError:
+        return False
+    except Exception:
+        pass
+    return True
+
+
+def lua_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Prosody:
+    """A private Prosody for one test."""
+
+    def __init__(self, test, users=None, component=COMPONENT, secret=SECRET,
+                 start=True, name="prosody"):
+        self.t = test
+        self.name = name
+        self.dir = test.path(name)
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        self.c2s_port = T.free_port()
+        self.s2s_port = T.free_port()
+        self.component_port = T.free_port()
+        self.component = component
+        self.secret = secret
+        self.conf = os.path.join(self.dir, "prosody.cfg.lua")
+        self.log_path = os.path.join(self.dir, "prosody.log")
+        self.proc = None
+        self.write_config()
+        for u, pw in (users or {}).items():
+            self.register(u, pw)
+        if start:
+            self.start()
+        test.prosodies = getattr(test, "prosodies", [])
+        test.prosodies.append(self)
+        if not hasattr(test, "_xmpp_cleanup"):
+            test._xmpp_cleanup = True
+            orig = test._cleanup
+
+            def cleanup():
+                try:
+                    orig()
+                finally:
+                    for p in test.prosodies:
+                        p.kill()
+            test._cleanup = cleanup
+            orig_dump = test._dump_logs
+
+            def dump():
+                orig_dump()
+                for p in test.prosodies:
+                    p.dump_log()
+            test._dump_logs = dump
+
+    def write_config(self):
+        text = """
+run_as_root = true
+daemonize = false
+pidfile = %(pid)s
+data_path = %(data)s
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_ports = { %(c2s)d }
+s2s_ports = { %(s2s)d }
+component_ports = { %(comp)d }
+component_interfaces = { "127.0.0.1" }
+http_ports = { }
+https_ports = { }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "offline", "posix" }
+modules_disabled = { "s2s" }
+c2s_require_encryption = false
+c2s_stanza_size_limit = 4 * 1024 * 1024
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+storage = "internal"
+log = { debug = %(log)s }
+VirtualHost "%(domain)s"
+Component "%(component)s"
+    component_secret = %(secret)s
+""" % {
+            "pid": lua_str(os.path.join(self.dir, "prosody.pid")),
+            "data": lua_str(os.path.join(self.dir, "data")),
+            "c2s": self.c2s_port, "s2s": self.s2s_port,
+            "comp": self.component_port, "log": lua_str(self.log_path),
+            "domain": DOMAIN, "component": self.component,
+            "secret": lua_str(self.secret),
+        }
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def register(self, user, password):
+        p = subprocess.run([PROSODYCTL, "--config", self.conf, "register", user,
+                            DOMAIN, password], capture_output=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        if p.returncode != 0:
+            raise RuntimeError("prosodyctl register %s: %s" % (
+                user, (p.stdout + p.stderr).decode("utf-8", "replace")))
+
+    def start(self, timeout=15):
+        self.out = open(os.path.join(self.dir, "prosody.out"), "ab")
+        self.proc = subprocess.Popen([PROSODY, "--config", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=self.out)
+        deadline = time.monotonic() + timeout
+        for port in (self.c2s_port, self.component_port):
+            while not T.probe_addr(("127.0.0.1", port)):
+                if self.proc.poll() is not None:
+                    raise RuntimeError("prosody exited with %r" % self.proc.returncode)
+                if time.monotonic() > deadline:
+                    raise T.Timeout("prosody not listening on %d" % port)
+                time.sleep(0.02)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            try:
+                self.proc.send_signal(sig)
+                self.proc.wait(10)
+            except Exception:
+                pass
+        if getattr(self, "out", None) is not None:
+            self.out.close()
+            self.out = None
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def dump_log(self, last=80):
+        lines = self.log().splitlines()
+        self.t.diag("---- %s log (last %d of %d lines) ----"
+                    % (self.name, min(last, len(lines)), len(lines)))
+        for line in lines[-last:]:
+            self.t.diag(line)
+
+
+def gateway_config(pro, corp_port, secret=None, **xmpp_opts):
+    """A config with the XMPP community (component mode) and a local jsonl
+    community corp.example."""
+    xc = {
+        "connector": "xmpp", "domains": [DOMAIN, pro.component],
+        "mode": "component", "server": "127.0.0.1",
+        "port": pro.component_port, "component": pro.component,
+        "secret": pro.secret if secret is None else secret,
+        "reconnect-min": 100, "reconnect-max": 1000,
+    }
+    xc.update(xmpp_opts)
+    return {
+        "community corp": {
+            "connector": "jsonl", "local": True, "domains": "corp.example",
+            "listen": "tcp:127.0.0.1:%d" % corp_port, "max-line": 4 * 1024 * 1024,
+        },
+        "community xmpp": xc,
+    }
+
+
+def gwjid(addr, component=COMPONENT):
+    """The JID at the component for a canonical core address: the user part
+    as it is (already XEP-0106 escaped), "\\40", the domain (':' escaped)."""
+    bare, _, res = addr.partition("/")
+    user, _, dom = bare.rpartition("@")
+    local = (user + "\\40" if user else "") + dom.replace(":", "\\3a")
+    return local + "@" + component + ("/" + res if res else "")
+
+
+class Client:
+    """A minimal XMPP client logged in to the private Prosody."""
+
+    def __init__(self, test, pro, user, password, resource="test",
+                 presence=True, roster=True, timeout=10):
+        self.t = test
+        self.pro = pro
+        self.user = user
+        self.bare = "%s@%s" % (user, DOMAIN)
+        self.jid = None
+        self.sock = socket.create_connection(("127.0.0.1", pro.c2s_port),
+                                             timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.queue = []
+        self.skipped = []
+        self.eof = False
+        self.wlock = threading.Lock()
+        self._open()
+        feats = self._next(timeout)
+        if feats is None or feats.tag != C("features", NS_STREAM):
+            raise RuntimeError("no stream features: %r" % feats)
+        creds = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
+        self.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>" % (NS_SASL, creds))
+        res = self._next(timeout)
+        if res is None or res.tag != C("success", NS_SASL):
+            raise RuntimeError("SASL PLAIN for %s failed: %r" % (user, res))
+        self._open()
+        self._next(timeout)  # features
+        self.send("<iq type='set' id='bind1'><bind xmlns='%s'><resource>%s"
+                  "</resource></bind></iq>" % (NS_BIND, escape(resource)))
+        res = self._next(timeout)
+        j = res.find(".//" + C("jid", NS_BIND)) if res is not None else None
+        if j is None:
+            raise RuntimeError("bind failed: %r" % res)
+        self.jid = j.text
+        if roster:
+            # an "interested resource" (RFC 6121 2.1.6) gets roster pushes
+            self.send("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
+            self.expect(lambda e: e.get("id") == "roster1", timeout)
+        if presence:
+            self.send("<presence/>")
+        test.clients.append(self)
+
+    def _open(self):
+        self.parser = ET.XMLPullParser(events=("start", "end"))
+        self.depth = 0
+        self.send("<?xml version='1.0'?><stream:stream to='%s' xmlns='%s' "
+                  "xmlns:stream='%s' version='1.0'>" % (DOMAIN, NS_CLIENT, NS_STREAM))
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        with self.wlock:
+            self.sock.sendall(data)
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.send("</stream:stream>")
+            except OSError:
+                pass
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+
+    def _pump(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0 or self.eof:
+            return False
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except OSError:
+            self.eof = True
+            return False
+        if not data:
+            self.eof = True
+            return False
+        self.parser.feed(data)
+        for ev, el in self.parser.read_events():
+            if ev == "start":
+                self.depth += 1
+            else:
+                self.depth -= 1
+                if self.depth == 1:
+                    self.queue.append(el)
+        return True
+
+    def _next(self, timeout=5):
+        deadline = time.monotonic() + timeout
+        while not self.queue:
+            if not self._pump(deadline):
+                return None
+        return self.queue.pop(0)
+
+    def recv(self, timeout=5):
+        return self._next(timeout)
+
+    def expect(self, pred, timeout=5):
+        """The first stanza for which pred(el) is true; others are kept in
+        `skipped`.  None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            el = self._next(left)
+            if el is None:
+                return None
+            if pred(el):
+                return el
+            self.skipped.append(el)
+
+    def quiet(self, timeout=0.5):
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            el = self._next(left)
+            if el is None:
+                return got
+            got.append(el)
+
+
+def stanza(name, attrs, children=""):
+    """Text of <name attrs>children</name>; attribute values are escaped."""
+    a = "".join(" %s=%s" % (k, quoteattr(v)) for k, v in attrs.items() if v is not None)
+    return "<%s%s>%s</%s>" % (name, a, children, name)
+
+
+def el(name, text, attrs=None):
+    a = "".join(" %s=%s" % (k, quoteattr(v)) for k, v in (attrs or {}).items())
+    return "<%s%s>%s</%s>" % (name, a, escape(text), name)
+
+
+def text_of(elem, tag, ns=NS_CLIENT):
+    c = elem.find(C(tag, ns)) if elem is not None else None
+    return None if c is None else (c.text or "")
+
+
+def error_of(elem):
+    """(error type, condition, text) of a stanza error, or None."""
+    if elem is None or elem.get("type") != "error":
+        return None
+    e = elem.find(C("error"))
+    if e is None:
+        return ("?", None, None)
+    cond = None
+    text = None
+    for c in e:
+        if c.tag == C("text", NS_STANZAS):
+            text = c.text
+        elif c.tag.startswith("{%s}" % NS_STANZAS):
+            cond = c.tag.split("}", 1)[1]
+    return (e.get("type"), cond, text)
