@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include <imgw/address.h>
+
 #include "address.h"
 
 int
@@ -49,22 +51,6 @@ addr_utf8_valid(const char *str, size_t n)
 	return 1;
 }
 
-/* XEP-0106: characters a JID local part may not hold and their escapes. */
-static const char *
-addr_escape_of(unsigned char c)
-{
-	switch (c) {
-	case ' ': return "\\20";
-	case '"': return "\\22";
-	case '&': return "\\26";
-	case '\'': return "\\27";
-	case ':': return "\\3a";
-	case '<': return "\\3c";
-	case '>': return "\\3e";
-	default: return NULL;
-	}
-}
-
 static int
 addr_put(char *out, size_t outlen, size_t *pos, const char *s, size_t n)
 {
@@ -106,7 +92,7 @@ addr_canon(const char *in, char *out, size_t outlen, const char **why_r)
 		}
 		for (p = in; p < at; p++) {
 			unsigned char c = (unsigned char)*p;
-			const char *esc = addr_escape_of(c);
+			const char *esc = imgw_addr_escape(c);
 			char lc = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a')
 							 : (char)c;
 

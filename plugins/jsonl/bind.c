@@ -37,7 +37,7 @@ int
 jsonl_bind_key(const char *user, char *key_r, size_t keylen)
 {
 	struct imgw_addr_parts p;
-	size_t n, i;
+	size_t n, i, o;
 
 	if (strcmp(user, "*") == 0) {
 		if (keylen < 2)
@@ -47,15 +47,26 @@ jsonl_bind_key(const char *user, char *key_r, size_t keylen)
 	}
 	if (imgw_addr_split(user, &p) == -1)
 		return -1;
+	/* the core's canonical form: lower case, and the user part escaped
+	 * as the core escapes it, so that keys equal routed addresses */
 	n = imgw_addr_bare_len(user);
-	if (n + 1 > keylen)
-		return -1;
-	for (i = 0; i < n; i++) {
+	for (i = 0, o = 0; i < n; i++) {
 		char ch = user[i];
+		const char *esc = (size_t)(p.domain - 1 - user) > i
+		    ? imgw_addr_escape((unsigned char)ch) : NULL;
 
-		key_r[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+		if (esc != NULL) {
+			if (o + 3 + 1 > keylen)
+				return -1;
+			memcpy(key_r + o, esc, 3);
+			o += 3;
+			continue;
+		}
+		if (o + 1 + 1 > keylen)
+			return -1;
+		key_r[o++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
 	}
-	key_r[n] = '\0';
+	key_r[o] = '\0';
 	return 0;
 }
 

@@ -221,6 +221,16 @@ def main(t):
     t.ok(bob.expect(is_type("message", "m-bob")) is not None,
          "a user bound by name still gets its events when \"*\" is bound too")
 
+    # a bind names the user as the core does: "O'Brien" is o\27brien
+    obrien = t.client(gw.listen("partner"))
+    t.is_(obrien.bind("O'Brien Jr@partner.example").get("user"),
+          "o\\27brien\\20jr@partner.example", "a bind is answered with the canonical address")
+    alice.send({"type": "message", "from": "alice@corp.example",
+                "to": "O'Brien Jr@partner.example", "id": "obr", "body": "for O'Brien"})
+    got = obrien.expect(is_type("message", "obr"))
+    t.ok(got is not None, "a user whose name needs escaping gets its events",
+         "alice got: %r" % (alice.quiet(0.3),))
+
     # nothing unexpected reached anybody
     for name, cl in (("alice", alice), ("bob", bob), ("carol", carol), ("dave", dave)):
         stray = cl.skipped + cl.quiet(0.3)

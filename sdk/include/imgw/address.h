@@ -37,6 +37,27 @@ struct imgw_addr_parts {
 	size_t resource_len;
 };
 
+/*
+ * The XEP-0106 escape the core writes for byte `c` of a user part when it
+ * canonicalizes (space " & ' : < >), or NULL when `c` stays as it is.
+ * A connector that keys on user parts (e.g. a bind table) escapes the same
+ * way so that its keys equal the core's addresses.
+ */
+static inline const char *
+imgw_addr_escape(unsigned char c)
+{
+	switch (c) {
+	case ' ': return "\\20";
+	case '"': return "\\22";
+	case '&': return "\\26";
+	case '\'': return "\\27";
+	case ':': return "\\3a";
+	case '<': return "\\3c";
+	case '>': return "\\3e";
+	default: return NULL;
+	}
+}
+
 /* Split a canonical address.  Returns 0, or -1 when it has no '@' or an
  * empty part. */
 static inline int
