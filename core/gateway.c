@@ -12,14 +12,20 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "address.h"
+#include "audit.h"
 #include "conf.h"
 #include "control.h"
+#include "directory.h"
 #include "ev.h"
 #include "gateway.h"
 #include "inst.h"
 #include "loader.h"
 #include "log.h"
+#include "policy.h"
 #include "router.h"
+#include "store.h"
+#include "subs.h"
 #include "util.h"
 
 #define GW_SWEEP_MS		250
@@ -42,6 +48,12 @@ struct gateway {
 	uint64_t stop_deadline;
 	time_t started;
 	unsigned reloads;
+	struct policy *policy;		/* gw_policy_*: decisions */
+	struct store *store;		/* gw_store_*: NULL: no store */
+	struct audit *audit;		/* with the store */
+	struct subs *subs;		/* with the store */
+	char *store_off;		/* why there is no store, for status */
+	struct dir *dir;		/* [directory], or NULL */
 };
 
 /* One community of a configuration with the module that serves it. */
@@ -52,6 +64,7 @@ struct gw_plan {
 };
 
 static const struct control_ops gw_control_ops;
+static void gw_store_stop(struct gateway *gw);
 
 /* ---- a community whose connector could not be loaded ---------------------- */
 
@@ -131,6 +144,198 @@ fail:
 	return NULL;
 }
 
+/* ---- policy and directory (gw_policy_*) ------------------------------------- */
+
+/* What the policy checks in a configuration: the [directory] section. */
+static int
+gw_policy_check(const struct conf *conf, char *err, size_t errlen)
+{
+	return dir_conf_check(conf, err, errlen);
+}
+
+static void
+gw_policy_hook(void *arg, const struct ev *ev, const char *src,
+    const char *dst, struct router_verdict *v)
+{
+	struct gateway *gw = arg;
+
+	policy_router_hook(gw->policy, ev, src, dst, v);
+}
+
+/* The community serving the domain of `addr`, or NULL. */
+static const char *
+gw_policy_lookup(void *arg, const char *addr)
+{
+	struct gateway *gw = arg;
+	struct imgw_instance *inst;
+	char dom[ADDR_PART_MAX + 1];
+
+	if (addr_domain(addr, dom, sizeof(dom)) < 0 ||
+	    (inst = router_lookup(gw->router, dom)) == NULL)
+		return NULL;
+	return inst->name;
+}
+
+/* Local community, community names and domains from gw->conf. */
+static void
+gw_policy_conf(struct gateway *gw)
+{
+	policy_set_conf(gw->policy, gw->conf);
+}
+
+static void
+gw_policy_dir(struct gateway *gw)
+{
+	struct policy_dir_ops ops;
+
+	if (gw->dir != NULL) {
+		dir_policy_ops(gw->dir, &ops);
+		policy_set_dir(gw->policy, &ops);
+	} else {
+		policy_set_dir(gw->policy, NULL);
+	}
+}
+
+/* Create the policy and the directory client; install the router hook.
+ * -1 with err when [directory] is wrong. */
+static int
+gw_policy_new(struct gateway *gw, char *err, size_t errlen)
+{
+	struct router_hooks h = gw->router->hooks;
+
+	gw->policy = policy_new(gw->base);
+	gw_policy_conf(gw);
+	gw->dir = dir_new(gw->base, gw->conf, err, errlen);
+	if (gw->dir == NULL && err[0] != '\0')
+		return -1;
+	gw_policy_dir(gw);
+	/* one arg for both hooks: the gateway (the audit hook shares it) */
+	h.policy = gw_policy_hook;
+	h.arg = gw;
+	router_set_hooks(gw->router, &h);
+	return 0;
+}
+
+/*
+ * Read policies from `store` (NULL: none, the defaults apply), again every
+ * `refresh` seconds.  The store's wiring calls this once the store exists.
+ */
+static void
+gw_policy_set_store(struct gateway *gw, struct store *store, unsigned refresh)
+{
+	policy_set_store(gw->policy, store, refresh);
+}
+
+/* After a reload put gw->conf in force: settings, directory, policies. */
+static void
+gw_policy_reload(struct gateway *gw)
+{
+	char err[1024];
+
+	gw_policy_conf(gw);
+	if (gw->conf->directory.line == 0) {
+		if (gw->dir != NULL)
+			log_notice("[directory] removed: group rules match "
+			    "nobody now");
+		policy_set_dir(gw->policy, NULL);
+		dir_free(gw->dir);
+		gw->dir = NULL;
+	} else if (gw->dir == NULL) {
+		if ((gw->dir = dir_new(gw->base, gw->conf, err, sizeof(err)))
+		    == NULL)
+			log_err("%s", err);	/* checked before: unlikely */
+	} else if (dir_reconfigure(gw->dir, gw->conf, err, sizeof(err)) < 0) {
+		log_err("%s; the directory keeps its settings", err);
+	}
+	gw_policy_dir(gw);
+	policy_refresh(gw->policy);
+}
+
+static void
+gw_policy_free(struct gateway *gw)
+{
+	policy_free(gw->policy);
+	gw->policy = NULL;
+	dir_free(gw->dir);
+	gw->dir = NULL;
+}
+
+static int
+gw_policy_ctl(struct gateway *gw, const char *line, struct evbuffer *out)
+{
+	if (gw->policy == NULL)
+		return CONTROL_UNKNOWN;
+	return policy_control(gw->policy, line, out, gw_policy_lookup, gw);
+}
+
+static void
+gw_policy_status_json(struct gateway *gw, json_object *o)
+{
+	if (gw->policy != NULL)
+		json_object_object_add(o, "policy",
+		    policy_status_json(gw->policy));
+	json_object_object_add(o, "directory", gw->dir != NULL
+	    ? dir_status_json(gw->dir) : NULL);
+}
+
+static void gw_text_counters(struct evbuffer *out, json_object *ctr);
+
+static void
+gw_policy_limit_text(struct evbuffer *out, json_object *x)
+{
+	json_object *lim = json_object_object_get(x, "limit");
+
+	evbuffer_add_printf(out, "%s/%s",
+	    json_object_get_string(json_object_object_get(x, "count")),
+	    lim != NULL ? json_object_get_string(lim) : "-");
+}
+
+static void
+gw_policy_status_text(json_object *st, struct evbuffer *out)
+{
+	json_object *p = json_object_object_get(st, "policy");
+	json_object *d = json_object_object_get(st, "directory"), *x;
+
+	if (p == NULL)
+		return;
+	x = json_object_object_get(p, "snapshot");
+	evbuffer_add_printf(out, "\npolicy: snapshot %s (%s communities, %s "
+	    "rules)%s%s\n  im sessions ",
+	    json_object_get_string(json_object_object_get(x, "serial")),
+	    json_object_get_string(json_object_object_get(x, "communities")),
+	    json_object_get_string(json_object_object_get(x, "rules")),
+	    json_object_object_get(x, "error") ? ", not refreshed: " : "",
+	    json_object_object_get(x, "error") ? json_object_get_string(
+	    json_object_object_get(x, "error")) : "");
+	gw_policy_limit_text(out, json_object_object_get(p, "im_sessions"));
+	evbuffer_add_printf(out, ", subscriptions ");
+	gw_policy_limit_text(out, json_object_object_get(p, "subscriptions"));
+	evbuffer_add_printf(out, "\n");
+	json_object_object_foreach(json_object_object_get(p, "communities"),
+	    name, c) {
+		evbuffer_add_printf(out, "  %s: im sessions ", name);
+		gw_policy_limit_text(out, json_object_object_get(c,
+		    "im_sessions"));
+		evbuffer_add_printf(out, ", subscriptions ");
+		gw_policy_limit_text(out, json_object_object_get(c,
+		    "subscriptions"));
+		evbuffer_add_printf(out, "\n");
+	}
+	evbuffer_add_printf(out, "  refused:");
+	gw_text_counters(out, json_object_object_get(p, "refused"));
+	if (d != NULL) {
+		evbuffer_add_printf(out, "directory: %s %s, %s groups, %s users"
+		    "%s%s\n",
+		    json_object_get_string(json_object_object_get(d, "uri")),
+		    json_object_get_string(json_object_object_get(d, "state")),
+		    json_object_get_string(json_object_object_get(d, "groups")),
+		    json_object_get_string(json_object_object_get(d, "users")),
+		    json_object_object_get(d, "error") ? ": " : "",
+		    json_object_object_get(d, "error") ? json_object_get_string(
+		    json_object_object_get(d, "error")) : "");
+	}
+}
+
 int
 gateway_check(const char *path, char *err, size_t errlen)
 {
@@ -139,6 +344,11 @@ gateway_check(const char *path, char *err, size_t errlen)
 
 	if ((conf = conf_load(path, err, errlen)) == NULL)
 		return -1;
+	if (gw_policy_check(conf, err, errlen) < 0 ||
+	    store_conf_check(conf, err, errlen) < 0) {
+		conf_free(conf);
+		return -1;
+	}
 	plan = gw_plan_make(conf, 1, err, errlen);
 	gw_plan_free(plan, conf->ncomms);
 	conf_free(conf);
@@ -276,6 +486,158 @@ gw_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ---- store, audit, subscriptions ------------------------------------------ */
+
+/* The router's audit hook. */
+static void
+gw_audit_hook(void *arg, const struct ev *ev, const char *src,
+    const char *dst, const char *decision, const struct router_verdict *v)
+{
+	struct gateway *gw = arg;
+
+	audit_record(gw->audit, ev, src, dst, decision, v);
+}
+
+/* The router's audit hook (the policy hook, gw_policy_new, keeps it). */
+static void
+gw_hooks_install(struct gateway *gw)
+{
+	struct router_hooks h = gw->router->hooks;
+
+	h.audit = gw->audit != NULL ? gw_audit_hook : NULL;
+	h.arg = gw;
+	router_set_hooks(gw->router, &h);
+}
+
+/* Which events the audit records: the policy's per-community level and
+ * families; the audit's default until the policy exists. */
+static int
+gw_audit_level(void *arg, const char *src, const char *dst,
+    enum imgw_kind kind, int *full_r)
+{
+	struct gateway *gw = arg;
+	enum policy_audit lvl;
+
+	if (gw->policy == NULL)
+		return audit_default_level(NULL, src, dst, kind, full_r);
+	lvl = policy_audit_level(gw->policy, kind, src, dst);
+	*full_r = lvl == POLICY_AUDIT_FULL;
+	return lvl != POLICY_AUDIT_NONE;
+}
+
+static void
+gw_audit_levels(struct gateway *gw)
+{
+	if (gw->audit != NULL)
+		audit_set_level(gw->audit, gw_audit_level, gw);
+}
+
+/*
+ * Start the store, the audit writer and the subscriptions.  A [store]
+ * that says dsn = none means none of them; a configuration without
+ * [store] gets the default SQLite file, and when its state folder cannot
+ * be used imgwd runs without (warning).  A database that is down is no
+ * error (the audit spools) unless [store] required = yes; a schema that
+ * does not fit is.  0, or -1 with err set.
+ */
+static int
+gw_store_start(struct gateway *gw, char *err, size_t errlen)
+{
+	struct conf *c = gw->conf;
+	struct store_conf sc;
+	struct store_status st;
+	enum store_state state;
+	int explicit = c->store.line > 0;
+	unsigned wait_ms;
+
+	if (store_conf_parse(c, &sc, err, errlen) < 0)
+		return -1;
+	if (sc.dsn == NULL) {
+		log_notice("no store ([store] dsn = none): no audit log, no "
+		    "stored subscriptions");
+		gw->store_off = xstrdup("dsn = none");
+		store_conf_clear(&sc);
+		return 0;
+	}
+	wait_ms = (sc.timeout ? sc.timeout : 10) * 1000 + 2000;
+	if (store_state_dir(&sc, err, errlen) < 0)
+		goto unusable;
+	if ((gw->store = store_new(gw->base, c, err, errlen)) == NULL)
+		goto unusable;
+	if ((gw->audit = audit_new(gw->base, gw->store, c->node, err,
+	    errlen)) == NULL) {
+		store_free(gw->store, 0);
+		gw->store = NULL;
+		goto unusable;
+	}
+	state = store_wait_first(gw->store, wait_ms);
+	store_get_status(gw->store, &st);
+	if (state == STORE_SCHEMA_REFUSED ||
+	    (state != STORE_UP && sc.required)) {
+		snprintf(err, errlen, "store %s: %s", st.dsn, st.error[0] ?
+		    st.error : "not reachable");
+		gw_store_stop(gw);
+		store_conf_clear(&sc);
+		return -1;
+	}
+	if (state != STORE_UP)
+		log_warn("starting without the database (%s): audit records "
+		    "wait in the spool", st.error[0] ? st.error : "no answer yet");
+	gw->subs = subs_new(gw->store, c->node);
+	subs_attach(gw->subs);
+	gw_audit_levels(gw);
+	store_conf_clear(&sc);
+	return 0;
+unusable:
+	if (explicit) {
+		store_conf_clear(&sc);
+		return -1;
+	}
+	/* the default store is a convenience: without it imgwd still routes */
+	log_warn("running without the default store: %s", err);
+	gw->store_off = xstrdup(err);
+	store_conf_clear(&sc);
+	return 0;
+}
+
+/* Stop in order: the last audit batch, the worker (its done callbacks
+ * still reach audit and subs), then those. */
+static void
+gw_store_stop(struct gateway *gw)
+{
+	if (gw->policy != NULL && gw->store != NULL)
+		policy_set_store(gw->policy, NULL, 0);
+	audit_stop(gw->audit);
+	store_free(gw->store, 3000);
+	gw->store = NULL;
+	audit_free(gw->audit);
+	gw->audit = NULL;
+	subs_free(gw->subs);
+	gw->subs = NULL;
+	if (gw->router != NULL)
+		gw_hooks_install(gw);
+}
+
+/* On reload: [store] changes need a restart; the node name follows. */
+static void
+gw_store_reload(struct gateway *gw, const struct conf *old,
+    const struct conf *new)
+{
+	int same = old->store.n == new->store.n;
+	size_t i;
+
+	for (i = 0; same && i < old->store.n; i++)
+		same = strcmp(old->store.kv[i].key, new->store.kv[i].key) == 0 &&
+		    strcmp(old->store.kv[i].value, new->store.kv[i].value) == 0;
+	if (!same)
+		log_warn("[store] changed: the new settings take effect at the "
+		    "next start of imgwd");
+	if (gw->audit != NULL)
+		audit_set_node(gw->audit, new->node);
+	if (gw->subs != NULL)
+		subs_set_node(gw->subs, new->node);
+}
+
 struct gateway *
 gateway_new(struct event_base *base, const char *path, struct conf *conf,
     char *err, size_t errlen)
@@ -299,12 +661,25 @@ gateway_new(struct event_base *base, const char *path, struct conf *conf,
 	TAILQ_INIT(&gw->removing);
 	gw->router = router_new(base, conf->node, NULL);
 	gw_apply_settings(gw);
+	if (gw_store_start(gw, err, errlen) < 0) {
+		gw_plan_free(plan, conf->ncomms);
+		gateway_free(gw);
+		return NULL;
+	}
+	gw_hooks_install(gw);
 	for (i = 0; i < conf->ncomms; i++) {
 		inst = gw_instance(gw, &plan[i]);
 		TAILQ_INSERT_TAIL(&gw->insts, inst, link);
 	}
 	gw_plan_free(plan, conf->ncomms);
 	gw_domains(gw);
+	if (gw_policy_new(gw, err, errlen) < 0) {
+		gateway_free(gw);
+		return NULL;
+	}
+	if (gw->store != NULL)
+		gw_policy_set_store(gw, gw->store,
+		    store_get_conf(gw->store)->refresh);
 	/* the control socket first: its folder may be the connectors' too */
 	gw->control = control_open(base, conf->control, &gw_control_ops, gw);
 	if (gw->control == NULL) {
@@ -338,7 +713,12 @@ gateway_reload(struct gateway *gw, char *err, size_t errlen)
 	}
 	if ((conf = conf_load(gw->path, err, errlen)) == NULL)
 		goto invalid;
-	if ((plan = gw_plan_make(conf, 0, err, errlen)) == NULL) {
+	if (gw_policy_check(conf, err, errlen) < 0) {
+		conf_free(conf);
+		goto invalid;
+	}
+	if (store_conf_check(conf, err, errlen) < 0 ||
+	    (plan = gw_plan_make(conf, 0, err, errlen)) == NULL) {
 		conf_free(conf);
 		goto invalid;
 	}
@@ -407,10 +787,12 @@ gateway_reload(struct gateway *gw, char *err, size_t errlen)
 		restarted++;
 	}
 	gw_plan_free(plan, conf->ncomms);
+	gw_store_reload(gw, gw->conf, conf);
 	conf_free(gw->conf);
 	gw->conf = conf;
 	gw_apply_settings(gw);
 	gw_domains(gw);
+	gw_policy_reload(gw);
 	TAILQ_FOREACH(inst, &gw->insts, link)
 		if (inst->state == INST_NEW && !inst->failed)
 			inst_start(inst);
@@ -465,6 +847,12 @@ gateway_free(struct gateway *gw)
 	}
 	if (gw->sweep != NULL)
 		event_free(gw->sweep);
+	/* after the queues (the last audit records are in the spool), before
+	 * the policy (the store's last done callbacks may reach it) */
+	gw_store_stop(gw);
+	subs_attach(NULL);
+	free(gw->store_off);
+	gw_policy_free(gw);
 	router_free(gw->router);
 	conf_free(gw->conf);
 	free(gw->path);
@@ -525,6 +913,80 @@ gw_inst_json(const struct imgw_instance *inst)
 }
 
 static json_object *
+gw_store_json(struct gateway *gw)
+{
+	json_object *o = json_object_new_object();
+	struct store_status st;
+	struct subs_status ss;
+
+	if (gw->store == NULL) {
+		json_object_object_add(o, "state", json_object_new_string("off"));
+		json_object_object_add(o, "reason", json_object_new_string(
+		    gw->store_off ? gw->store_off : ""));
+		return o;
+	}
+	store_get_status(gw->store, &st);
+	json_object_object_add(o, "state", json_object_new_string(
+	    store_state_name(st.state)));
+	json_object_object_add(o, "up", json_object_new_boolean(
+	    st.state == STORE_UP));
+	json_object_object_add(o, "dialect", json_object_new_string(
+	    store_dialect_name(st.dialect)));
+	json_object_object_add(o, "dbms", json_object_new_string(st.dbms));
+	json_object_object_add(o, "dsn", json_object_new_string(st.dsn));
+	json_object_object_add(o, "error", json_object_new_string(st.error));
+	json_object_object_add(o, "jobs_queued", json_object_new_int64(
+	    (int64_t)st.jobs_queued));
+	json_object_object_add(o, "jobs_failed", json_object_new_int64(
+	    (int64_t)st.jobs_failed));
+	json_object_object_add(o, "connects", json_object_new_int64(
+	    (int64_t)st.connects));
+	json_object_object_add(o, "disconnects", json_object_new_int64(
+	    (int64_t)st.disconnects));
+	if (gw->subs != NULL) {
+		subs_get_status(gw->subs, &ss);
+		json_object_object_add(o, "sub_puts", json_object_new_int64(
+		    (int64_t)ss.puts));
+		json_object_object_add(o, "sub_dels", json_object_new_int64(
+		    (int64_t)ss.dels));
+		json_object_object_add(o, "sub_lists", json_object_new_int64(
+		    (int64_t)ss.lists));
+		json_object_object_add(o, "sub_failed", json_object_new_int64(
+		    (int64_t)ss.failed));
+	}
+	return o;
+}
+
+static json_object *
+gw_audit_json(struct gateway *gw)
+{
+	json_object *o = json_object_new_object();
+	struct audit_status st;
+
+	audit_get_status(gw->audit, &st);
+#define GW_AUDIT_N(k, v) json_object_object_add(o, k, \
+	json_object_new_int64((int64_t)(v)))
+	GW_AUDIT_N("queued", st.queued);
+	GW_AUDIT_N("pending", st.pending);
+	GW_AUDIT_N("written", st.written);
+	GW_AUDIT_N("spooled", st.spooled);
+	GW_AUDIT_N("replayed", st.replayed);
+	GW_AUDIT_N("dropped", st.dropped);
+	GW_AUDIT_N("corrupt", st.corrupt);
+	GW_AUDIT_N("spool_bytes", st.pending_bytes);
+	GW_AUDIT_N("spool_max", st.spool_max);
+#undef GW_AUDIT_N
+	json_object_object_add(o, "writing", json_object_new_boolean(
+	    st.writing));
+	json_object_object_add(o, "alarm", st.alarm != NULL ?
+	    json_object_new_string(st.alarm) : NULL);
+	if (st.last_error[0] != '\0')
+		json_object_object_add(o, "error", json_object_new_string(
+		    st.last_error));
+	return o;
+}
+
+static json_object *
 gw_status_json(struct gateway *gw)
 {
 	json_object *o = json_object_new_object(), *a, *ctr;
@@ -547,12 +1009,16 @@ gw_status_json(struct gateway *gw)
 	json_object_object_add(ctr, "routed", json_object_new_int64(
 	    (int64_t)gw->router->routed));
 	json_object_object_add(o, "counters", ctr);
+	json_object_object_add(o, "store", gw_store_json(gw));
+	if (gw->audit != NULL)
+		json_object_object_add(o, "audit", gw_audit_json(gw));
 	a = json_object_new_array();
 	TAILQ_FOREACH(inst, &gw->insts, link)
 		json_object_array_add(a, gw_inst_json(inst));
 	TAILQ_FOREACH(inst, &gw->removing, link)
 		json_object_array_add(a, gw_inst_json(inst));
 	json_object_object_add(o, "communities", a);
+	gw_policy_status_json(gw, o);
 	return o;
 }
 
@@ -562,6 +1028,43 @@ gw_text_counters(struct evbuffer *out, json_object *ctr)
 	json_object_object_foreach(ctr, k, v)
 		evbuffer_add_printf(out, " %s=%s", k, json_object_get_string(v));
 	evbuffer_add_printf(out, "\n");
+}
+
+static const char *
+gw_jstr(json_object *o, const char *k)
+{
+	json_object *v = json_object_object_get(o, k);
+
+	return v != NULL ? json_object_get_string(v) : "";
+}
+
+static void
+gw_store_text(json_object *st, struct evbuffer *out)
+{
+	json_object *s = json_object_object_get(st, "store");
+	json_object *a = json_object_object_get(st, "audit");
+	const char *e;
+
+	evbuffer_add_printf(out, "store: %s", gw_jstr(s, "state"));
+	if (strcmp(gw_jstr(s, "state"), "off") == 0) {
+		evbuffer_add_printf(out, " (%s)\n", gw_jstr(s, "reason"));
+		return;
+	}
+	evbuffer_add_printf(out, ", %s %s, %s\n", gw_jstr(s, "dialect"),
+	    gw_jstr(s, "dbms"), gw_jstr(s, "dsn"));
+	if (*(e = gw_jstr(s, "error")) != '\0')
+		evbuffer_add_printf(out, "    error: %s\n", e);
+	if (a == NULL)
+		return;
+	evbuffer_add_printf(out, "audit: queued=%s pending=%s written=%s "
+	    "spooled=%s replayed=%s dropped=%s spool=%s/%s bytes\n",
+	    gw_jstr(a, "queued"), gw_jstr(a, "pending"), gw_jstr(a, "written"),
+	    gw_jstr(a, "spooled"), gw_jstr(a, "replayed"),
+	    gw_jstr(a, "dropped"), gw_jstr(a, "spool_bytes"),
+	    gw_jstr(a, "spool_max"));
+	if (json_object_object_get(a, "alarm") != NULL)
+		evbuffer_add_printf(out, "    ALARM: %s: audit records are "
+		    "being dropped\n", gw_jstr(a, "alarm"));
 }
 
 static void
@@ -577,6 +1080,7 @@ gw_status_text(struct gateway *gw, json_object *st, struct evbuffer *out)
 	    (long long)(time(NULL) - gw->started), (int)gw->reloads, gw->path);
 	evbuffer_add_printf(out, "counters:");
 	gw_text_counters(out, json_object_object_get(st, "counters"));
+	gw_store_text(st, out);
 	evbuffer_add_printf(out, "\n%-16s %-10s %-10s %-9s %-12s %s\n",
 	    "COMMUNITY", "CONNECTOR", "VERSION", "STATE", "QUEUE", "DOMAINS");
 	for (i = 0; i < n; i++) {
@@ -608,6 +1112,7 @@ gw_status_text(struct gateway *gw, json_object *st, struct evbuffer *out)
 		evbuffer_add_printf(out, "    counters:");
 		gw_text_counters(out, json_object_object_get(c, "counters"));
 	}
+	gw_policy_status_text(st, out);
 }
 
 int
@@ -662,8 +1167,17 @@ gw_ctl_stop(void *arg, struct evbuffer *out)
 	return 0;
 }
 
+/* Further commands: each subsystem's gw_*_ctl says CONTROL_UNKNOWN for
+ * lines that are not its own. */
+static int
+gw_ctl_other(void *arg, const char *line, struct evbuffer *out)
+{
+	return gw_policy_ctl(arg, line, out);
+}
+
 static const struct control_ops gw_control_ops = {
 	.status = gw_ctl_status,
 	.reload = gw_ctl_reload,
 	.stop = gw_ctl_stop,
+	.other = gw_ctl_other,
 };

@@ -14,6 +14,7 @@
 #include "inst.h"
 #include "log.h"
 #include "router.h"
+#include "subs.h"
 #include "util.h"
 
 #define INST_BUDGET		512	/* deliveries per loop turn */
@@ -93,6 +94,8 @@ inst_teardown(struct imgw_instance *inst)
 		return;
 	if (inst->desc->stop != NULL)
 		inst->desc->stop(inst->priv);
+	/* no subscription list reaches a stopped connector */
+	subs_cancel(subs_current(), inst);
 	while ((t = LIST_FIRST(&inst->timers)) != NULL) {
 		inst_host.timer_del(t);
 		left++;
@@ -539,6 +542,26 @@ host_counter_add(struct imgw_instance *inst, const char *name, int64_t delta)
 		counters_add(&inst->ctr, name, delta);
 }
 
+static int
+host_sub_put(struct imgw_instance *inst, const struct imgw_sub *sub)
+{
+	return subs_put(subs_current(), inst->name, sub);
+}
+
+static int
+host_sub_del(struct imgw_instance *inst, const char *watcher,
+    const char *presentity)
+{
+	return subs_del(subs_current(), inst->name, watcher, presentity);
+}
+
+static int
+host_sub_list(struct imgw_instance *inst,
+    void (*cb)(void *arg, const struct imgw_sub *sub), void *arg)
+{
+	return subs_list(subs_current(), inst, inst->name, cb, arg);
+}
+
 const struct imgw_host inst_host = {
 	.size = sizeof(struct imgw_host),
 	.abi_major = IMGW_ABI_MAJOR,
@@ -560,4 +583,7 @@ const struct imgw_host inst_host = {
 	.ready = host_ready,
 	.down = host_down,
 	.counter_add = host_counter_add,
+	.sub_put = host_sub_put,
+	.sub_del = host_sub_del,
+	.sub_list = host_sub_list,
 };

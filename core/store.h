@@ -18,6 +18,13 @@
  *   batch         audit records per transaction (default 500)
  *   flush-ms      longest wait before a partial batch is written (200)
  *   refresh       seconds between policy snapshot reloads (default 60)
+ *   retry-max     longest wait between reconnection attempts, in ms
+ *                 (default 15000; the first waits 500 ms, then doubles)
+ *   timeout       seconds a login or a statement may take before it counts
+ *                 as a failure (default 10; 0: the driver's own)
+ *   required      yes: imgwd refuses to start while the database cannot be
+ *                 reached; no (default): it starts and spools the audit
+ *   dsn = none    no store at all: no audit log, no stored subscriptions
  *
  * Statements: every statement is prepared with bound parameters; no SQL is
  * ever built from input.  Statement text is portable SQL; what a dialect
@@ -60,8 +67,40 @@ struct store_val {
 #define STORE_TEXT_VAL(x)	((struct store_val){ .type = (x) ? STORE_TEXT \
 				    : STORE_NULL, .s = (x) })
 
+/* The [store] section, parsed and with its defaults. */
+struct store_conf {
+	char *dsn;		/* NULL: dsn = none (no store) */
+	char *dsn_shown;	/* the dsn without PWD=..., for logs and status */
+	int default_dsn;	/* the built-in SQLite default is used */
+	char *state;		/* the state folder */
+	uint64_t spool_max;	/* bytes */
+	unsigned batch;
+	unsigned flush_ms;
+	unsigned refresh;	/* seconds */
+	unsigned retry_max_ms;
+	unsigned timeout;	/* seconds, 0: driver's */
+	int required;
+};
+
 /* Check the [store] section of `c`: 0, or -1 with "FILE:LINE: message". */
 int store_conf_check(const struct conf *c, char *err, size_t errlen);
+
+/*
+ * Parse the [store] section of `c` into `sc` (all strings allocated; free
+ * with store_conf_clear).  The password file is read here.  0, or -1 with
+ * "FILE:LINE: message".
+ */
+int store_conf_parse(const struct conf *c, struct store_conf *sc, char *err,
+    size_t errlen);
+void store_conf_clear(struct store_conf *sc);
+
+/* Create the state folder of `sc` (mkdir -p, mode 0750): 0 or -1. */
+int store_state_dir(const struct store_conf *sc, char *err, size_t errlen);
+
+/* The default state folder, $localstatedir/lib/imgw. */
+#ifndef IMGW_STATEDIR
+#define IMGW_STATEDIR	"/var/lib/imgw"
+#endif
 
 /*
  * Start the worker for the [store] of `c` (copied).  Connecting happens on
@@ -71,6 +110,49 @@ int store_conf_check(const struct conf *c, char *err, size_t errlen);
  */
 struct store *store_new(struct event_base *base, const struct conf *c,
     char *err, size_t errlen);
+
+/*
+ * store_new with flags: STORE_CHECK_SCHEMA checks the schema version at
+ * every (re)connection (a newer or older schema makes the store refuse
+ * the connection: store_state says why); STORE_AUTO_INIT also creates a
+ * missing schema (imgwd does for the default SQLite file).  store_new is
+ * store_new_flags(.., STORE_CHECK_SCHEMA | (default dsn ? STORE_AUTO_INIT :
+ * 0)).  `base` may be NULL when only store_call is used (imgwctl).
+ * Returns NULL when [store] says dsn = none (err is then "").
+ */
+#define STORE_CHECK_SCHEMA	0x01
+#define STORE_AUTO_INIT		0x02
+struct store *store_new_flags(struct event_base *base, const struct conf *c,
+    unsigned flags, char *err, size_t errlen);
+
+/* Where the store stands, for status and for imgwd's start. */
+enum store_state {
+	STORE_CONNECTING = 0,	/* no attempt finished yet */
+	STORE_UP,
+	STORE_DOWN,		/* unreachable: retried with back-off */
+	STORE_SCHEMA_REFUSED,	/* reachable, but the schema does not fit */
+};
+
+struct store_status {
+	enum store_state state;
+	enum store_dialect dialect;
+	char dbms[160];	/* SQL_DBMS_NAME and version */
+	char error[1024];	/* last connection or job error, "" if none */
+	char dsn[512];		/* the connection string without its password */
+	uint64_t jobs_queued, jobs_done, jobs_failed, connects, disconnects;
+};
+void store_get_status(struct store *s, struct store_status *st);
+const char *store_state_name(enum store_state st);
+const char *store_dialect_name(enum store_dialect d);
+
+/*
+ * Wait (blocking the caller, at most `ms`) until the first connection
+ * attempt is over; returns the state then.  For imgwd's start only.
+ */
+enum store_state store_wait_first(struct store *s, unsigned ms);
+
+/* The parsed [store] this store runs with (borrowed, lives as long). */
+const struct store_conf *store_get_conf(const struct store *s);
 
 /* Finish queued jobs (at most `wait_ms`), stop the worker, free. */
 void store_free(struct store *s, unsigned wait_ms);
@@ -95,9 +177,32 @@ typedef void (*store_done_fn)(void *arg, int rc, const char *err);
 int store_submit(struct store *s, store_job_fn job, store_done_fn done,
     void *arg);
 
+/*
+ * store_submit with flags: STORE_JOB_OFFLINE runs the job even when the
+ * database cannot be reached (store_conn_connected tells; store_exec and
+ * store_query then fail).  The audit writer uses it to fsync its spool.
+ */
+#define STORE_JOB_OFFLINE	0x01
+int store_submit_flags(struct store *s, store_job_fn job, store_done_fn done,
+    void *arg, unsigned flags);
+
+/*
+ * Run `job` on the worker and wait for it (blocking the calling thread,
+ * which must not be the loop when the loop has jobs in flight): for
+ * imgwctl and tests.  0 or -1 with the error in err.
+ */
+int store_call(struct store *s, store_job_fn job, void *arg, char *err,
+    size_t errlen);
+
 /* ---- inside a job (worker thread only) ----------------------------------- */
 
 enum store_dialect store_conn_dialect(const struct store_conn *sc);
+
+/* Non-zero when the job has a live connection (see STORE_JOB_OFFLINE). */
+int store_conn_connected(const struct store_conn *sc);
+
+/* The store the job runs for (its conf: store_get_conf). */
+struct store *store_conn_store(struct store_conn *sc);
 
 /* Run a statement with `n` bound parameters; rows affected in *rows_r (may
  * be NULL).  0 or -1 (the error is kept for the job's done callback). */
@@ -129,8 +234,13 @@ const char *store_sql(const struct store_conn *sc, const char *name);
 
 /* ---- schema ------------------------------------------------------------------ */
 
-/* The schema version this imgwd knows (etc/sql/). */
-#define STORE_SCHEMA_VERSION	1
+/*
+ * The schema version this imgwd knows (etc/sql/).  1: the tables of the
+ * first contract (schema, policies, audit, subscriptions); 2: adds
+ * imgw_audit_pos, where each node's audit replay position is committed in
+ * the same transaction as the records it covers.
+ */
+#define STORE_SCHEMA_VERSION	2
 
 /*
  * Jobs for imgwctl db: create the schema (refuses when tables exist),
@@ -141,5 +251,26 @@ const char *store_sql(const struct store_conn *sc, const char *name);
 int store_schema_init(struct store_conn *sc, void *arg);
 int store_schema_migrate(struct store_conn *sc, void *arg);
 int store_schema_version(struct store_conn *sc, int *version_r);
+
+/* Create the schema at `version` (1..STORE_SCHEMA_VERSION; for tests of
+ * migrate), arg: int *.  Refuses when tables exist. */
+int store_schema_init_at(struct store_conn *sc, void *arg);
+
+/*
+ * The DDL of `dialect` at the current version as one script (statements
+ * ending in ";\n"), or the portable template with dialect = -1; the
+ * caller frees.  `imgwctl db schema` prints it; etc/sql/ holds the same
+ * text (a test compares).
+ */
+char *store_schema_text(int dialect);
+
+/* Parse a dialect name ("sqlite", "postgresql", "mariadb", "db2"): -1 if
+ * unknown. */
+int store_dialect_parse(const char *name);
+
+/* Read the value of a column as an integer: INT as is, TEXT parsed
+ * (drivers differ in how they describe computed columns); `def` for NULL
+ * or text that is not a number. */
+int64_t store_val_int(const struct store_val *v, int64_t def);
 
 #endif

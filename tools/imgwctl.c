@@ -23,6 +23,7 @@
 #include <imgw/version.h>
 
 #include "conf.h"
+#include "imgwctl-db.h"
 
 #define IMGWCTL_TIMEOUT_SECS	30	/* for the whole answer; reload is slow */
 
@@ -45,6 +46,17 @@ imgwctl_usage(FILE *f)
 	    "  status [--json]   show communities, queues and counters\n"
 	    "  reload            re-read the configuration (like SIGHUP)\n"
 	    "  stop              drain and stop imgwd\n"
+	    "  policy list|show COMMUNITY|add COMMUNITY KIND VALUE|\n"
+	    "         set COMMUNITY KEY VALUE|remove ID|test FROM TO [KIND]\n"
+	    "                    read and change the policies (in the store);\n"
+	    "                    test asks imgwd for its decision\n"
+	    "  db init|migrate|version\n"
+	    "                    create, migrate or show the store's schema\n"
+	    "                    (runs here, against the config's [store])\n"
+	    "  db schema [DIALECT]  print the DDL (sqlite, postgresql, mariadb, db2)\n"
+	    "  log query [--since T] [--until T] [--user ADDR] [--community NAME]\n"
+	    "            [--limit N] [--json]\n"
+	    "                    read the audit log (T: ISO 8601 UTC or epoch ms)\n"
 	    "\n"
 	    "options:\n"
 	    "  -s SOCKET   control socket (default: the config's [gateway] control)\n"
@@ -291,6 +303,24 @@ main(int argc, char **argv)
 	if (argc == 0) {
 		imgwctl_usage(stderr);
 		return IMGWCTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "db") == 0 || strcmp(argv[0], "log") == 0) {
+		/* tools/imgwctl-db.c, imgwctl-log.c: the store, locally */
+		if (sock != NULL) {
+			fprintf(stderr, "imgwctl: '%s' reads the configuration's "
+			    "[store]: use -c, not -s\n", argv[0]);
+			return IMGWCTL_EXIT_USAGE;
+		}
+		file = file != NULL ? file : CONF_DEFAULT_FILE;
+		return argv[0][0] == 'd' ? imgwctl_db(file, argc, argv)
+		    : imgwctl_log(file, argc, argv);
+	}
+	if (strcmp(argv[0], "policy") == 0) {
+		/* tools/imgwctl-policy.c: the store, then the control socket */
+		int imgwctl_policy(const char *file, const char *sock, int argc,
+		    char **argv);
+
+		return imgwctl_policy(file, sock, argc, argv);
 	}
 	if ((cmd = imgwctl_command(argc, argv)) == NULL) {
 		if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "reload") == 0 ||

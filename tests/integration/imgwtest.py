@@ -265,6 +265,10 @@ class Gateway:
         g.setdefault("connectors", self.connectors)
         g.setdefault("control", self.sock)
         g.setdefault("log-level", self.log_level)
+        # the store's state (default SQLite file, audit spool) per gateway,
+        # never the machine's own state folder
+        st = conf.setdefault("store", {})
+        st.setdefault("state", self.t.path(self.name + ".state"))
         # [gateway] first
         out = {"gateway": conf.pop("gateway")}
         out.update(conf)

@@ -78,6 +78,31 @@ struct imgw_option {
 	const char *help;	/* one line for documentation and errors */
 };
 
+/* ---- subscriptions (ABI 1.1) ------------------------------------------------ */
+
+/*
+ * A presence subscription as the store keeps it.  Fill `size` with
+ * sizeof(struct imgw_sub) (imgw_sub_init does).  `watcher` and
+ * `presentity` are canonical addresses (at most 512 bytes); `state` is
+ * "pending", "active" or "terminated"; `expires_ms` is when it ends, in
+ * milliseconds since the epoch (UTC), 0 for no end; `data` is the
+ * connector's own text (at most 64 KiB, NULL for none), kept as is.
+ */
+struct imgw_sub {
+	uint32_t size;
+	const char *watcher;
+	const char *presentity;
+	const char *state;
+	int64_t expires_ms;
+	const char *data;
+};
+
+static inline void
+imgw_sub_init(struct imgw_sub *sub)
+{
+	*sub = (struct imgw_sub){ .size = sizeof(*sub) };
+}
+
 /* ---- the host table -------------------------------------------------------- */
 
 typedef void (*imgw_timer_cb)(void *arg);
@@ -87,7 +112,7 @@ typedef void (*imgw_watch_cb)(int fd, int what, void *arg);
  * The core's services for connectors.  The table is owned by the core and
  * lives as long as the instance; `size` is sizeof the table as the core
  * built it: test `offsetof(struct imgw_host, field) < host->size` before
- * calling a field newer than ABI 1.0.  Every `inst` argument is the handle
+ * calling a field newer than ABI 1.0 (sub_put, sub_del, sub_list: 1.1).  Every `inst` argument is the handle
  * the core passed to init.
  */
 struct imgw_host {
@@ -165,6 +190,35 @@ struct imgw_host {
 	 * name copied).  Counters appear in `imgwctl status`. */
 	void (*counter_add)(struct imgw_instance *inst, const char *name,
 	    int64_t delta);
+
+	/* ---- ABI 1.1: presence subscriptions kept in the store ----------------
+	 *
+	 * Subscriptions that cross the gateway (who watches whom, in which
+	 * state, until when) are kept in the SQL store under the instance's
+	 * community, so a restarted gateway or another node sharing the
+	 * database knows them.  Test `offsetof(struct imgw_host, sub_put) <
+	 * host->size` before use.  All three return IMGW_FAIL when the
+	 * gateway runs without a store ([store] dsn = none) or the arguments
+	 * are invalid; the database work itself is asynchronous (routing
+	 * never waits for it): a put or del that fails later is logged and
+	 * counted (store.sub-failed), not reported back. */
+
+	/* Insert or replace the subscription (watcher, presentity) of this
+	 * community.  Everything in `sub` is copied before the call returns. */
+	int (*sub_put)(struct imgw_instance *inst, const struct imgw_sub *sub);
+
+	/* Forget the subscription (watcher, presentity); strings copied. */
+	int (*sub_del)(struct imgw_instance *inst, const char *watcher,
+	    const char *presentity);
+
+	/* Read back every stored subscription of this community: later, on
+	 * the loop, `cb` is called once per subscription (`sub` and its
+	 * strings borrowed for that call), then once with sub NULL — also
+	 * when the database could not be read (the failure is logged).
+	 * `arg` stays the connector's.  No call comes after the connector's
+	 * stop: a pending list is cancelled then, without the final NULL. */
+	int (*sub_list)(struct imgw_instance *inst,
+	    void (*cb)(void *arg, const struct imgw_sub *sub), void *arg);
 };
 
 /* ---- the descriptor -------------------------------------------------------- */

@@ -11,13 +11,15 @@
  * ABI log (newest last):
  *   2026-11-26  1.0  first public ABI: descriptor, host table, events,
  *                    option tables, timers, socket watches, counters.
+ *   2026-11-26  1.1  host table: sub_put, sub_del, sub_list (presence
+ *                    subscriptions kept in the store); struct imgw_sub.
  */
 #ifndef IMGW_VERSION_H
 #define IMGW_VERSION_H
 
 #define IMGW_VERSION		"0.1.0"
 #define IMGW_ABI_MAJOR		1
-#define IMGW_ABI_MINOR		0
+#define IMGW_ABI_MINOR		1
 
 /* First field of every connector descriptor. "IMGW" in ASCII. */
 #define IMGW_CONNECTOR_MAGIC	0x494d4757u

@@ -1,0 +1,20 @@
+/*
+ * Inside the store: what store.c and store-sql.c share.  Not for other
+ * subsystems (they use store.h).
+ */
+#ifndef IMGW_CORE_STORE_INTERNAL_H
+#define IMGW_CORE_STORE_INTERNAL_H
+
+/* The statement `name` for `dialect` (or the portable text); NULL when
+ * unknown.  Static storage. */
+const char *store_sql_text(int dialect, const char *name);
+
+/* The template of schema step `version` (from version-1 to version), NULL
+ * when out of range.  Static storage. */
+const char *store_sql_step(int version);
+
+/* `tmpl` with the placeholders of `dialect` filled in (a dialect out of
+ * range leaves them); the caller frees. */
+char *store_sql_expand(int dialect, const char *tmpl);
+
+#endif
