@@ -411,7 +411,12 @@ audit_record(struct audit *a, const struct ev *ev, const char *src,
 	int full = 0;
 	size_t n;
 
-	if (a == NULL || !a->level(a->level_arg, src, dst, e->kind, &full))
+	if (a == NULL)
+		return;
+	/* a refusal is always recorded, with the rule that made it, whatever
+	 * the level says of its family; the level still decides content */
+	if (!a->level(a->level_arg, src, dst, e->kind, &full) &&
+	    strcmp(decision, "refused") != 0)
 		return;
 	gettimeofday(&tv, NULL);
 	r = (struct audit_rec){

@@ -287,7 +287,10 @@ control_run(struct control_client *cl, const char *line)
 		return;
 	}
 	/* Log at most CONTROL_ECHO_MAX bytes of what a client sent. */
-	if (strcmp(line, "status") == 0 || strcmp(line, "status --json") == 0)
+	/* queries are debug; what changes something is a notice */
+	if (strcmp(line, "status") == 0 || strcmp(line, "status --json") == 0 ||
+	    strncmp(line, "policy wait", 11) == 0 ||
+	    strncmp(line, "policy test", 11) == 0)
 		log_debug("control: %s", line);
 	else
 		log_notice("control: %.*s%s", CONTROL_ECHO_MAX, line,
