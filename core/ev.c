@@ -23,6 +23,7 @@ static const size_t ev_string_fields[] = {
 	offsetof(struct imgw_event, status),
 	offsetof(struct imgw_event, condition),
 	offsetof(struct imgw_event, text),
+	offsetof(struct imgw_event, msg_type),
 };
 #define EV_NFIELDS	(sizeof(ev_string_fields) / sizeof(ev_string_fields[0]))
 
@@ -89,6 +90,10 @@ ev_copy(const struct imgw_event *in, const char **why_r, const char **cond_r)
 	memset(&e, 0, sizeof(e));
 	memcpy(&e, in, in->size < sizeof(e) ? in->size : sizeof(e));
 	e.trace = NULL;
+	if (e.kind != IMGW_EV_MESSAGE)
+		e.msg_type = NULL;
+	if (e.kind != IMGW_EV_ERROR)
+		e.answers = IMGW_EV_NONE;
 	if (e.kind <= IMGW_EV_NONE || e.kind >= IMGW_EV_KIND_MAX) {
 		*why_r = "unknown event kind";
 		return NULL;
@@ -118,6 +123,12 @@ ev_copy(const struct imgw_event *in, const char **why_r, const char **cond_r)
 			*why_r = "message without body";
 			return NULL;
 		}
+		if (e.msg_type != NULL && strcmp(e.msg_type, "chat") != 0 &&
+		    strcmp(e.msg_type, "normal") != 0 &&
+		    strcmp(e.msg_type, "headline") != 0) {
+			*why_r = "message type is not chat, normal or headline";
+			return NULL;
+		}
 		break;
 	case IMGW_EV_PRESENCE:
 		if ((unsigned)e.show >= IMGW_SHOW_MAX) {
@@ -140,6 +151,10 @@ ev_copy(const struct imgw_event *in, const char **why_r, const char **cond_r)
 			*why_r = "error without condition";
 			return NULL;
 		}
+		if ((unsigned)e.answers >= IMGW_EV_KIND_MAX) {
+			*why_r = "error answers an unknown kind";
+			return NULL;
+		}
 		break;
 	default:
 		break;
@@ -159,6 +174,7 @@ ev_error_for(const struct ev *orig, const char *condition, const char *text)
 	struct imgw_event e;
 
 	imgw_event_init(&e, IMGW_EV_ERROR);
+	e.answers = orig->e.kind;
 	e.id = orig->e.id;
 	e.thread = orig->e.thread;
 	e.condition = condition;

@@ -30,6 +30,7 @@ static const struct {
 	{ "status", offsetof(struct imgw_event, status) },
 	{ "condition", offsetof(struct imgw_event, condition) },
 	{ "text", offsetof(struct imgw_event, text) },
+	{ "message_type", offsetof(struct imgw_event, msg_type) },
 };
 
 #define JSONL_NFIELDS (sizeof(jsonl_codec_fields) / sizeof(jsonl_codec_fields[0]))
@@ -233,6 +234,17 @@ jsonl_codec_event(struct json_object *obj, struct imgw_event *ev, const char **t
 		*text_r = "error needs \"condition\"";
 		return -1;
 	}
+	if (ev->kind == IMGW_EV_ERROR &&
+	    json_object_object_get_ex(obj, "answers", &v)) {
+		int k = json_object_is_type(v, json_type_string)
+		    ? imgw_kind_parse(json_object_get_string(v)) : -1;
+
+		if (k < 0 || k == IMGW_EV_ERROR) {
+			*text_r = "\"answers\" is not an event type";
+			return -1;
+		}
+		ev->answers = (enum imgw_kind)k;
+	}
 	return 0;
 }
 
@@ -286,6 +298,12 @@ jsonl_codec_format(const struct imgw_event *ev)
 		break;
 	case IMGW_EV_CHATSTATE:
 		if (jsonl_codec_put_str(obj, "state", imgw_chatstate_name(ev->state)) == -1)
+			goto fail;
+		break;
+	case IMGW_EV_ERROR:
+		if (ev->size > offsetof(struct imgw_event, answers) &&
+		    ev->answers != IMGW_EV_NONE &&
+		    jsonl_codec_put_str(obj, "answers", imgw_kind_name(ev->answers)) == -1)
 			goto fail;
 		break;
 	default:

@@ -123,6 +123,16 @@ def main(t):
         check_event(t, rcv.expect(is_type(kind)), ev,
                     "%s %s -> %s" % (kind, frm.split("@")[1], to.split("@")[1]))
 
+    # --- message types --------------------------------------------------
+    mh = {"type": "message", "from": "alice@corp.example", "to": "bob@partner.example",
+          "id": "m-head", "body": "news", "message_type": "headline"}
+    alice.send(mh)
+    check_event(t, bob.expect(is_type("message", "m-head")), mh, "a headline message keeps its type")
+    alice.send({"type": "message", "from": "alice@corp.example", "to": "bob@partner.example",
+                "id": "m-bad", "body": "x", "message_type": "groupchat"})
+    err = alice.expect(is_type("error"))
+    t.is_((err or {}).get("condition"), "bad-request", "an unknown message type is refused")
+
     # --- chat states ---------------------------------------------------
     c1 = {"type": "chatstate", "from": "alice@corp.example",
           "to": "bob@partner.example", "state": "composing", "thread": "th-1"}
@@ -134,8 +144,8 @@ def main(t):
     check_event(t, alice.expect(is_type("chatstate")), c2, "chatstate partner -> corp")
 
     st1 = gw.status()
-    t.cmp_ok(st1["counters"].get("routed", 0) - routed0, "==", 14,
-             "counter routed moved by the 14 events routed")
+    t.cmp_ok(st1["counters"].get("routed", 0) - routed0, "==", 15,
+             "counter routed moved by the 15 events routed")
 
     # --- router errors -------------------------------------------------
     alice.send({"type": "message", "from": "alice@corp.example",
@@ -143,6 +153,7 @@ def main(t):
     err = alice.expect(is_type("error"))
     check_error(t, err, "alice@corp.example",
                 "e-unknown", "remote-server-not-found", "unknown domain")
+    t.is_((err or {}).get("answers"), "message", "the error says it answers a message")
     tr = (err or {}).get("trace") or "<no trace>"
     T.time.sleep(0.2)
     t.ok(tr in gw.log(), "the error's trace id is in the gateway's log line about it",

@@ -79,6 +79,11 @@ struct imgw_event {
 	const char *condition;	/* error: RFC 6120 defined condition name */
 	const char *text;	/* error: human readable text */
 	const char *trace;	/* set by the core on emit; read-only elsewhere */
+	/* ABI 1.1 */
+	const char *msg_type;	/* message: "chat", "normal" or "headline";
+				 * NULL means chat */
+	enum imgw_kind answers;	/* error: the kind of the event it answers
+				 * (IMGW_EV_NONE: not known) */
 };
 
 /* Zero an event and set its size; call before filling it in. */

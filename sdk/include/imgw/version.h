@@ -12,7 +12,9 @@
  *   2026-11-26  1.0  first public ABI: descriptor, host table, events,
  *                    option tables, timers, socket watches, counters.
  *   2026-11-26  1.1  host table: sub_put, sub_del, sub_list (presence
- *                    subscriptions kept in the store); struct imgw_sub.
+ *                    subscriptions kept in the store); struct imgw_sub;
+ *                    struct imgw_event: msg_type (chat/normal/headline)
+ *                    and answers (the kind an error answers).
  */
 #ifndef IMGW_VERSION_H
 #define IMGW_VERSION_H
