@@ -17,60 +17,11 @@ import time
 
 import imgwtest as T
 import xmpptest as X
+from componentchecks import state, wrong_secret
 from xmpptest import C
 
 BOB = "bob@corp.example"
 ALICE = "alice@xmpp.example"
-
-
-def state(gw, name="xmpp"):
-    c = gw.community(name)
-    return c and c.get("state")
-
-
-def wrong_secret(t, pro):
-    corp = T.free_port()
-    conf = X.gateway_config(pro, corp, secret="not-the-secret")
-    conf["community partner"] = {"connector": "jsonl", "domains": "partner.example",
-                                 "listen": "unix:" + t.path("partner.sock")}
-    gw = t.gateway(conf, name="gw-secret")
-    st = gw.wait_status(lambda s: gw.community("xmpp", s)["state"] == "down", timeout=5)
-    t.is_(gw.community("xmpp", st)["state"], "down",
-          "wrong secret: the XMPP community is down")
-    deadline = time.monotonic() + 5
-    while "refused component" not in gw.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    line = [l for l in gw.log().splitlines() if "refused component" in l]
-    t.ok(line and "not-authorized" in line[0] and "secret" in line[0],
-         "a clear log line: the server refused the component (not-authorized), "
-         "check the secret", "\n".join(line) or gw.log())
-    time.sleep(1.5)  # a few retries at reconnect-max 1000 ms
-    t.ok(gw.alive() and state(gw) == "down", "it keeps retrying with back-off, down")
-
-    bob = t.client("tcp:127.0.0.1:%d" % corp)
-    bob.bind(BOB)
-    zed = t.client("unix:" + t.path("partner.sock"))
-    zed.bind("zed@partner.example")
-    bob.send({"type": "message", "from": BOB, "to": "zed@partner.example", "id": "w-1",
-              "body": "still there?"})
-    got = zed.expect(lambda o: o.get("id") == "w-1")
-    t.ok(got is not None, "the rest of the gateway keeps routing")
-    bob.send({"type": "message", "from": BOB, "to": ALICE, "id": "w-2",
-              "body": "waits for the XMPP side"})
-    time.sleep(0.2)
-
-    alice = X.Client(t, pro, "alice", "alice-pw", resource="r1")
-    gw.write_config(X.gateway_config(pro, corp) | {"community partner":
-                                                   conf["community partner"]})
-    gw.hup()
-    st = gw.wait_status(lambda s: gw.community("xmpp", s)["state"] == "running", timeout=10)
-    t.is_(gw.community("xmpp", st)["state"], "running",
-          "a reload with the right secret brings the community up")
-    got = alice.expect(lambda e: e.tag == C("message") and e.get("id") == "w-2", timeout=10)
-    t.ok(got is not None and X.text_of(got, "body") == "waits for the XMPP side",
-         "the message that waited is delivered")
-    gw.term()
-    alice.close()
 
 
 def server_restart(t, pro):

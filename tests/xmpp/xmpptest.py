@@ -1,4 +1,5 @@
-"""Helpers for imgw's XMPP tests: a private Prosody and real XMPP clients.
+"""Helpers for imgw's XMPP tests: a private Prosody or ejabberd and real
+XMPP clients.
 
     import imgwtest as T
     import xmpptest as X
@@ -13,7 +14,10 @@
 Prosody runs in the foreground (daemonize = false, run_as_root = true) on
 127.0.0.1 with free ports and a private data folder under the test's
 temporary folder; c2s without TLS (PLAIN allowed) for the test clients, the
-component port for imgwd.  The client is a small XMPP client on a socket
+component port for imgwd.  Ejabberd(t, users=...) is the same with a
+private ejabberd (see its docstring for how it runs without ejabberdctl);
+both have c2s_port, component_port, component, secret, start, kill.  The
+client is a small XMPP client on a socket
 with xml.etree's pull parser: SASL PLAIN, resource binding, presence;
 received stanzas are xml.etree Elements with namespaced tags.
 """
@@ -66,6 +70,30 @@ def lua_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def track_server(test, srv):
+    """Have the test kill srv at its end and print srv's log on failure."""
+    test.prosodies = getattr(test, "prosodies", [])
+    test.prosodies.append(srv)
+    if not hasattr(test, "_xmpp_cleanup"):
+        test._xmpp_cleanup = True
+        orig = test._cleanup
+
+        def cleanup():
+            try:
+                orig()
+            finally:
+                for p in test.prosodies:
+                    p.kill()
+        test._cleanup = cleanup
+        orig_dump = test._dump_logs
+
+        def dump():
+            orig_dump()
+            for p in test.prosodies:
+                p.dump_log()
+        test._dump_logs = dump
+
+
 class Prosody:
     """A private Prosody for one test."""
 
@@ -88,26 +116,7 @@ class Prosody:
             self.register(u, pw)
         if start:
             self.start()
-        test.prosodies = getattr(test, "prosodies", [])
-        test.prosodies.append(self)
-        if not hasattr(test, "_xmpp_cleanup"):
-            test._xmpp_cleanup = True
-            orig = test._cleanup
-
-            def cleanup():
-                try:
-                    orig()
-                finally:
-                    for p in test.prosodies:
-                        p.kill()
-            test._cleanup = cleanup
-            orig_dump = test._dump_logs
-
-            def dump():
-                orig_dump()
-                for p in test.prosodies:
-                    p.dump_log()
-            test._dump_logs = dump
+        track_server(test, self)
 
     def write_config(self):
         text = """
@@ -179,6 +188,204 @@ Component "%(component)s"
             except Exception:
                 pass
         if getattr(self, "out", None) is not None:
+            self.out.close()
+            self.out = None
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def dump_log(self, last=80):
+        lines = self.log().splitlines()
+        self.t.diag("---- %s log (last %d of %d lines) ----"
+                    % (self.name, min(last, len(lines)), len(lines)))
+        for line in lines[-last:]:
+            self.t.diag(line)
+
+
+EJABBERD_ERL = os.environ.get("EJABBERD_ERL", "erl")
+EJABBERD_LIBS = os.environ.get("EJABBERD_LIBS", "/usr/lib/x86_64-linux-gnu")
+
+
+def have_ejabberd():
+    """True when Debian's ejabberd (its Erlang application) and erl are
+    installed."""
+    import glob
+    import shutil
+    return (shutil.which(EJABBERD_ERL) is not None and
+            bool(glob.glob(os.path.join(EJABBERD_LIBS, "ejabberd-*", "ebin",
+                                        "ejabberd.app"))))
+
+
+def yaml_str(s):
+    """A double-quoted YAML scalar."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Ejabberd:
+    """A private ejabberd for one test, with the interface of Prosody
+    (c2s_port, component_port, component, secret, start, kill, alive, log).
+
+    Debian's ejabberdctl cannot run a private node as root: it always
+    switches to the ejabberd user (which cannot enter the test's folder)
+    and registers the node with the one system-wide epmd.  So the node is
+    started the way ejabberdctl starts it, with erl directly: its own
+    node name and cookie, no epmd (-erl_epmd_port: the node listens for
+    Erlang distribution on a port of its own), its own config, log and
+    Mnesia spool under the test's folder, HOME there too (erl writes
+    .erlang.cookie into HOME).  Users are registered the way "ejabberdctl
+    register" does it: a hidden erl node running ejabberd_ctl against ours.
+    ejabberd needs about a second to start; start() waits for its ports.
+    """
+
+    def __init__(self, test, users=None, component=COMPONENT, secret=SECRET,
+                 start=True, name="ejabberd"):
+        self.t = test
+        self.name = name
+        self.dir = test.path(name)
+        for d in ("spool", "home"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        self.c2s_port = T.free_port()
+        self.component_port = T.free_port()
+        self.dist_port = T.free_port()
+        self.component = component
+        self.secret = secret
+        self.node = "imgwt%d@localhost" % self.dist_port
+        self.cookie = base64.b32encode(os.urandom(10)).decode()
+        self.conf = os.path.join(self.dir, "ejabberd.yml")
+        self.log_path = os.path.join(self.dir, "ejabberd.log")
+        self.users = dict(users or {})
+        self.registered = set()
+        self.proc = None
+        self.out = None
+        self.write_config()
+        if start:
+            self.start()
+        track_server(test, self)
+
+    def write_config(self):
+        text = """\
+hosts:
+  - %(domain)s
+loglevel: info
+log_rotate_count: 0
+language: en
+auth_method: internal
+auth_password_format: plain
+listen:
+  -
+    port: %(c2s)d
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    max_stanza_size: 4194304
+    starttls_required: false
+    access: c2s
+  -
+    port: %(comp)d
+    ip: "127.0.0.1"
+    module: ejabberd_service
+    max_stanza_size: 4194304
+    hosts:
+      %(component)s:
+        password: %(secret)s
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+shaper_rules:
+  max_user_offline_messages: 10000
+modules:
+  mod_roster: {}
+  mod_disco: {}
+  mod_ping: {}
+  mod_offline:
+    access_max_user_messages: max_user_offline_messages
+  mod_admin_extra: {}
+""" % {"domain": DOMAIN, "c2s": self.c2s_port, "comp": self.component_port,
+       "component": self.component, "secret": yaml_str(self.secret)}
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def _env(self):
+        env = dict(os.environ)
+        env.update({
+            "HOME": os.path.join(self.dir, "home"),
+            "EJABBERD_CONFIG_PATH": self.conf,
+            "EJABBERD_LOG_PATH": self.log_path,
+            "ERL_LIBS": EJABBERD_LIBS,
+            "ERL_CRASH_DUMP": os.path.join(self.dir, "erl_crash.dump"),
+            "ERL_CRASH_DUMP_BYTES": "0",
+        })
+        return env
+
+    def _erl(self, *args):
+        return [EJABBERD_ERL, "-setcookie", self.cookie,
+                "-erl_epmd_port", str(self.dist_port), "-start_epmd", "false"] + \
+            list(args)
+
+    def start(self, timeout=30):
+        self.out = open(os.path.join(self.dir, "ejabberd.out"), "ab")
+        spool = os.path.join(self.dir, "spool")
+        self.proc = subprocess.Popen(
+            self._erl("-sname", self.node, "+K", "true", "-mnesia", "dir",
+                      '"%s"' % spool, "-s", "ejabberd", "-noinput"),
+            stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.out,
+            env=self._env(), cwd=spool)
+        deadline = time.monotonic() + timeout
+        for port in (self.c2s_port, self.component_port):
+            while not T.probe_addr(("127.0.0.1", port)):
+                if self.proc.poll() is not None:
+                    raise RuntimeError("ejabberd exited with %r" % self.proc.returncode)
+                if time.monotonic() > deadline:
+                    raise T.Timeout("ejabberd not listening on %d after %ds"
+                                    % (port, timeout))
+                time.sleep(0.05)
+        for u, pw in self.users.items():
+            if u not in self.registered:
+                self.register(u, pw)
+        return self
+
+    def ctl(self, *args, timeout=30):
+        """Run an ejabberdctl command against this node; (rc, output)."""
+        ctl_node = "ctl%d-%d@localhost" % (self.dist_port, os.getpid())
+        p = subprocess.run(
+            self._erl("-sname", ctl_node, "-dist_listen", "false", "-hidden",
+                      "-noinput", "-s", "ejabberd_ctl", "-extra", self.node, *args),
+            capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            env=self._env(), cwd=self.dir)
+        return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+    def register(self, user, password):
+        rc, out = self.ctl("register", user, DOMAIN, password)
+        if rc != 0:
+            raise RuntimeError("ejabberdctl register %s: exit %d: %s" % (user, rc, out))
+        self.users[user] = password
+        self.registered.add(user)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            try:
+                self.proc.send_signal(sig)
+                self.proc.wait(10)
+            except Exception:
+                pass
+        if self.out is not None:
             self.out.close()
             self.out = None
 
