@@ -16,6 +16,37 @@
 
 #include "xmpp.h"
 
+/*
+ * Server-to-server mode: imgw is the XMPP server of the other
+ * communities' domains (local-domains), so their users' addresses are
+ * JIDs as they are: bob@corp.example/r <-> bob@corp.example/r.  The
+ * canonical user part is already an escaped local part, as for users of
+ * the XMPP community.  `local` says which side's domains the JID must be
+ * at: 1 one of local-domains, 0 none of them.  -1 otherwise.
+ */
+static int
+xc_s2s_same(const struct xc *x, const char *jid, int local, char *out, size_t outlen,
+    const char **why_r)
+{
+	struct imgw_addr_parts p;
+	size_t n = strlen(jid);
+
+	*why_r = "malformed JID";
+	if (xc_jid_split(jid, &p) == -1)
+		return -1;
+	if (x->s2s_is_local(x, p.domain, p.domain_len) != local) {
+		*why_r = local ? "not a domain this gateway serves (local-domains)"
+		    : "a domain this gateway serves itself";
+		return -1;
+	}
+	if (n >= outlen) {
+		*why_r = "address too long";
+		return -1;
+	}
+	memcpy(out, jid, n + 1);
+	return 0;
+}
+
 /* The escape of c, or NULL when c stands for itself. */
 static const char *
 xc_escape_of(unsigned char c)
@@ -180,8 +211,11 @@ xc_addr_to_gwjid(const struct xc *x, const char *addr, char *out, size_t outlen)
 	char dom[XC_JID_PART_MAX + 1];
 	struct imgw_addr_parts p;
 	size_t pos = 0;
+	const char *why;
 	int n;
 
+	if (x->s2s != NULL)
+		return xc_s2s_same(x, addr, 1, out, outlen, &why);
 	if (xc_jid_split(addr, &p) == -1)
 		return -1;
 	if ((n = xc_escape(p.domain, p.domain_len, dom, sizeof(dom))) < 0)
@@ -230,6 +264,8 @@ xc_gwjid_to_addr(const struct xc *x, const char *jid, char *out, size_t outlen,
 	size_t pos = 0;
 	int n;
 
+	if (x->s2s != NULL)
+		return xc_s2s_same(x, jid, 1, out, outlen, why_r);
 	*why_r = "malformed JID";
 	if (xc_jid_split(jid, &p) == -1)
 		return -1;
@@ -276,6 +312,8 @@ xc_addr_to_jid(const struct xc *x, const char *addr, char *out, size_t outlen,
 	struct imgw_addr_parts p;
 	size_t n = strlen(addr);
 
+	if (x->s2s != NULL)
+		return xc_s2s_same(x, addr, 0, out, outlen, why_r);
 	*why_r = "malformed address";
 	if (xc_jid_split(addr, &p) == -1)
 		return -1;

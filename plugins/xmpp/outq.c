@@ -68,6 +68,8 @@ xc_outq_send(struct xc *x, xmpp_stanza_t *st)
 	char *buf = NULL;
 	size_t len = 0;
 
+	if (x->s2s != NULL)
+		return x->s2s_send(x, st);	/* per-peer links, s2s.c */
 	if (xmpp_stanza_to_text(st, &buf, &len) != XMPP_EOK || buf == NULL)
 		return -1;
 	if (len > x->max_stanza) {

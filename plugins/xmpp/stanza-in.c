@@ -317,7 +317,9 @@ xc_in_to_gateway(struct xc *x, xmpp_stanza_t *st, const char *name)
 		XC_COUNT(x, "stanzas-to-gateway-ignored");
 }
 
-static void
+/* One stanza from the XMPP side (component stream or an authenticated
+ * s2s stream): an event for the core, or a stanza error back. */
+void
 xc_in_stanza(struct xc *x, xmpp_stanza_t *st)
 {
 	char to_addr[XC_JID_MAX + 1], err[256], trace[40];

@@ -341,6 +341,14 @@ xc_out_event(struct xc *x, const struct imgw_event *ev, const char **condition_r
 		return IMGW_FAIL;
 	}
 	if (xc_addr_to_gwjid(x, ev->from, from, sizeof(from)) == -1) {
+		if (x->s2s != NULL) {
+			/* a community whose domain is not in local-domains:
+			 * we cannot authenticate as it on the XMPP network */
+			XC_LOG(x, IMGW_LOG_WARNING, "event from %s refused: its domain is "
+			    "not in local-domains", ev->from);
+			*condition_r = IMGW_ERR_NOT_ALLOWED;
+			return IMGW_FAIL;
+		}
 		*condition_r = IMGW_ERR_JID_MALFORMED;
 		return IMGW_FAIL;
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "xmpp.h"
+#include "s2s.h"
 
 #ifndef XC_VERSION
 #define XC_VERSION	IMGW_VERSION
@@ -17,8 +18,13 @@ static const struct imgw_option xc_options[] = {
 	{
 		.name = "mode",
 		.type = IMGW_OPT_STRING,
-		.def = "component",
-		.help = "how imgw attaches to the XMPP community: component (XEP-0114)",
+		.help = "how imgw attaches to the XMPP community: component (XEP-0114, "
+		    "the default) or s2s (RFC 6120 server-to-server)",
+	},
+	{
+		.name = "profile",
+		.type = IMGW_OPT_STRING,
+		.help = "preset defaults: gtalk (s2s, domains gmail.com googlemail.com)",
 	},
 	{
 		.name = "server",
@@ -37,8 +43,8 @@ static const struct imgw_option xc_options[] = {
 	{
 		.name = "component",
 		.type = IMGW_OPT_STRING,
-		.required = 1,
-		.help = "the component's domain, one of the community's domains",
+		.help = "component mode: the component's domain, one of the community's "
+		    "domains",
 	},
 	{
 		.name = "secret",
@@ -73,6 +79,62 @@ static const struct imgw_option xc_options[] = {
 		.min = 1024,
 		.max = 16777216,
 		.help = "largest stanza taken from or sent to the server, in bytes",
+	},
+	/* server-to-server mode (s2s.c) */
+	{
+		.name = "local-domains",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: the domains imgw serves on the XMPP network (other "
+		    "communities' domains)",
+	},
+	{
+		.name = "listen",
+		.type = IMGW_OPT_LISTEN,
+		.def = "tcp:*:5269",
+		.help = "s2s: where peer servers connect (tcp:HOST:PORT)",
+	},
+	{
+		.name = "peer",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: static routes DOMAIN=HOST[:PORT] ... for peer domains",
+	},
+	{
+		.name = "tls-cert",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: PEM certificate (chain) naming the local-domains",
+	},
+	{
+		.name = "tls-key",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: PEM private key of tls-cert (default: in tls-cert)",
+	},
+	{
+		.name = "tls-ca",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: PEM CA file for peer certificates (default: system store)",
+	},
+	{
+		.name = "tls-verify",
+		.type = IMGW_OPT_BOOL,
+		.def = "yes",
+		.help = "s2s: refuse peers whose certificate does not verify",
+	},
+	{
+		.name = "allow-plaintext",
+		.type = IMGW_OPT_BOOL,
+		.def = "no",
+		.help = "s2s: allow streams without TLS (loopback tests only)",
+	},
+	{
+		.name = "sasl-external",
+		.type = IMGW_OPT_BOOL,
+		.def = "yes",
+		.help = "s2s: offer and use SASL EXTERNAL when certificates verify",
+	},
+	{
+		.name = "dialback-secret",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: dialback secret shared by nodes (default: random)",
 	},
 	{ .name = NULL },
 };
@@ -113,6 +175,45 @@ xc_library_init(void)
 	}
 }
 
+/*
+ * The mode, from `mode` and `profile`.  A profile only changes defaults:
+ * gtalk is s2s federation with Google's domains, which the core's
+ * `domains` key must list (the connector cannot set a core key; it checks
+ * and says what to add).
+ */
+static int
+xc_mode(struct xc *x, const char **mode_r)
+{
+	const char *mode = x->host->option(x->inst, "mode");
+	const char *profile = x->host->option(x->inst, "profile");
+
+	if (profile != NULL && strcmp(profile, "gtalk") != 0) {
+		XC_LOG(x, IMGW_LOG_ERR, "profile = %s: the only profile is gtalk", profile);
+		return -1;
+	}
+	if (mode == NULL)
+		mode = profile != NULL ? "s2s" : "component";
+	if (strcmp(mode, "component") != 0 && strcmp(mode, "s2s") != 0) {
+		XC_LOG(x, IMGW_LOG_ERR, "mode = %s: want component or s2s", mode);
+		return -1;
+	}
+	if (profile != NULL) {
+		if (strcmp(mode, "s2s") != 0) {
+			XC_LOG(x, IMGW_LOG_ERR, "profile = gtalk federates server to "
+			    "server: remove mode = %s", mode);
+			return -1;
+		}
+		if (!x->host->owns_domain(x->inst, "gmail.com") ||
+		    !x->host->owns_domain(x->inst, "googlemail.com")) {
+			XC_LOG(x, IMGW_LOG_ERR, "profile = gtalk: the community's domains "
+			    "must include gmail.com and googlemail.com");
+			return -1;
+		}
+	}
+	*mode_r = mode;
+	return 0;
+}
+
 static int
 xc_init(struct imgw_instance *inst, const struct imgw_host *host, void **priv_r)
 {
@@ -127,12 +228,22 @@ xc_init(struct imgw_instance *inst, const struct imgw_host *host, void **priv_r)
 	x->inst = inst;
 	x->host = host;
 	x->fd = -1;
-	mode = host->option(inst, "mode");
-	if (mode == NULL || strcmp(mode, "component") != 0) {
-		XC_LOG(x, IMGW_LOG_ERR, "mode = %s: only \"component\" (XEP-0114) "
-		    "is implemented; server-to-server mode is not yet",
-		    mode ? mode : "(unset)");
+	x->max_stanza = (size_t)host->option_int(inst, "max-stanza");
+	if (x->max_stanza < 1024) {
+		XC_LOG(x, IMGW_LOG_ERR, "max-stanza must be at least 1024");
 		goto fail;
+	}
+	if (xc_mode(x, &mode) == -1)
+		goto fail;
+	if (strcmp(mode, "s2s") == 0) {
+		if (xs_init(x) == -1)
+			goto fail;
+		/* the stanza code answers for "the gateway" with this domain */
+		if ((x->component = strdup(x->s2s->local[0])) == NULL)
+			goto fail;
+		xc_library_init();
+		*priv_r = x;
+		return 0;
 	}
 	x->server = host->option(inst, "server");
 	x->port = (unsigned short)host->option_int(inst, "port");
@@ -142,7 +253,7 @@ xc_init(struct imgw_instance *inst, const struct imgw_host *host, void **priv_r)
 		goto fail;
 	}
 	if (comp == NULL || (x->component = strdup(comp)) == NULL) {
-		XC_LOG(x, IMGW_LOG_ERR, "component is not set");
+		XC_LOG(x, IMGW_LOG_ERR, "component is not set (mode = component needs it)");
 		goto fail;
 	}
 	for (p = x->component; *p; p++)
@@ -171,16 +282,14 @@ xc_init(struct imgw_instance *inst, const struct imgw_host *host, void **priv_r)
 		    "not above reconnect-max (%u)", x->backoff_min, x->backoff_max);
 		goto fail;
 	}
-	x->max_stanza = (size_t)host->option_int(inst, "max-stanza");
-	if (x->max_stanza < 1024) {
-		XC_LOG(x, IMGW_LOG_ERR, "max-stanza must be at least 1024");
-		goto fail;
-	}
 	xc_library_init();
 	*priv_r = x;
 	return 0;
 
 fail:
+	xs_fini(x);
+	if (x->ctx != NULL)
+		xmpp_ctx_free(x->ctx);
 	free(x->component);
 	free(x);
 	return -1;
@@ -191,6 +300,8 @@ xc_start(void *priv)
 {
 	struct xc *x = priv;
 
+	if (x->s2s != NULL)
+		return xs_start(x);	/* ready at once: links open on demand */
 	/* host->ready follows when the handshake succeeds (conn.c) */
 	return xc_conn_start(x);
 }
@@ -207,6 +318,10 @@ xc_stop(void *priv)
 	struct xc *x = priv;
 
 	x->again = 0;
+	if (x->s2s != NULL) {
+		xs_stop(x);
+		return;
+	}
 	xc_conn_stop(x);
 }
 
@@ -215,6 +330,7 @@ xc_fini(void *priv)
 {
 	struct xc *x = priv;
 
+	xs_fini(x);		/* streams hold stanzas of the context */
 	xc_conn_free(x);
 	xc_outq_free(x);
 	free(x->component);
@@ -226,7 +342,7 @@ static const struct imgw_connector xc_connector = {
 	.name = "xmpp",
 	.version = XC_VERSION,
 	.description = "XMPP communities through an external component "
-	    "(XEP-0114) of their server, on libstrophe",
+	    "(XEP-0114) of their server, or server-to-server (RFC 6120)",
 	.options = xc_options,
 	.init = xc_init,
 	.start = xc_start,

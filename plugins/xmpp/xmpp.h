@@ -12,6 +12,7 @@
  *   stanza-out.c  events -> stanzas; stanza errors; ids of stanzas we emitted
  *   disco.c       iq addressed to the component domain: disco#info,
  *                 disco#items, ping
+ *   s2s*.c, dialback.c, tls.c   server-to-server mode (s2s.h)
  *
  * libstrophe's names start with xmpp_; ours start with xc_.  Everything runs
  * on the core's loop thread; nothing here locks.
@@ -74,6 +75,8 @@ struct xc_id {
 	enum xc_stanza_kind kind;
 };
 
+struct xs;	/* s2s.h */
+
 struct xc {
 	struct imgw_instance *inst;
 	const struct imgw_host *host;
@@ -114,6 +117,13 @@ struct xc {
 	int ack_open;			/* barriers in flight */
 	struct imgw_timer *ack_timer;
 	int again;			/* deliver said AGAIN, resume owed */
+
+	/* server-to-server mode (s2s.h); NULL in component mode.  The shared
+	 * stanza code reaches it only through these two hooks (set by
+	 * xs_init), so it builds without the s2s files (tests/fuzz). */
+	struct xs *s2s;
+	int (*s2s_send)(struct xc *x, xmpp_stanza_t *st);
+	int (*s2s_is_local)(const struct xc *x, const char *domain, size_t n);
 
 	/* ids of stanzas we emitted (stanza-out.c) */
 	struct xc_id ids[XC_IDS];
@@ -156,6 +166,7 @@ int xc_addr_to_jid(const struct xc *x, const char *addr, char *out, size_t outle
 
 /* stanza-in.c */
 int xc_in_stanza_cb(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg);
+void xc_in_stanza(struct xc *x, xmpp_stanza_t *st);
 size_t xc_stanza_size(xmpp_stanza_t *st, size_t limit);
 
 /* stanza-out.c */
