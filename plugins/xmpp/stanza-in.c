@@ -187,6 +187,7 @@ xc_in_message(struct xc *x, xmpp_stanza_t *st, struct imgw_event *ev,
 	ev->thread = xc_keep(tx, xc_text(x, xmpp_stanza_get_child_by_name(st, "thread")));
 	if (xc_is(type, "error")) {
 		ev->kind = IMGW_EV_ERROR;
+		ev->answers = IMGW_EV_MESSAGE;
 		xc_in_error_fields(x, st, ev, tx);
 		return 0;
 	}
@@ -200,6 +201,9 @@ xc_in_message(struct xc *x, xmpp_stanza_t *st, struct imgw_event *ev,
 		return 0;
 	}
 	ev->kind = IMGW_EV_MESSAGE;
+	/* RFC 6121 5.2.2: no type or one we do not know is "normal" */
+	ev->msg_type = xc_is(type, "chat") ? "chat"
+	    : xc_is(type, "headline") ? "headline" : "normal";
 	ev->body = xc_keep(tx, xc_text(x, body));
 	ev->subject = xc_keep(tx, xc_text(x, subject));
 	if (body != NULL && xc_lang(body) != NULL)
@@ -236,6 +240,7 @@ xc_in_presence(struct xc *x, xmpp_stanza_t *st, struct imgw_event *ev,
 
 	if (xc_is(type, "error")) {
 		ev->kind = IMGW_EV_ERROR;
+		ev->answers = IMGW_EV_PRESENCE;
 		xc_in_error_fields(x, st, ev, tx);
 		return 0;
 	}
@@ -351,6 +356,15 @@ xc_in_stanza(struct xc *x, xmpp_stanza_t *st)
 	if (from == NULL || to == NULL || xc_jid_split(to, &tp) == -1 ||
 	    xc_jid_split(from, &fp) == -1) {
 		xc_out_error_reply(x, st, IMGW_ERR_JID_MALFORMED, "malformed from or to");
+		return;
+	}
+	if (x->component != NULL && xc_jid_domain_is(from, x->component)) {
+		/* the gateway's own domain: only we speak from there, and an
+		 * event from it could never be answered; no error either, it
+		 * would be addressed to ourselves */
+		XC_COUNT(x, "stanzas-from-gateway-domain");
+		XC_LOG(x, IMGW_LOG_INFO, "dropping <%s/> whose from %s is the "
+		    "gateway's own domain", name, from);
 		return;
 	}
 	if (tp.user == NULL) {

@@ -224,13 +224,29 @@ xc_ids_remember(struct xc *x, const char *id, enum xc_stanza_kind kind)
 	e->kind = kind;
 }
 
-/* The element an error answering `id` must use: the kind of the newest
- * emitted stanza with that id; message when unknown. */
+/* The element an error event must use: from the kind it says it answers
+ * (ABI 1.1), else the kind of the newest emitted stanza with its id;
+ * message when unknown. */
 static const char *
-xc_ids_element(struct xc *x, const char *id)
+xc_ids_element(struct xc *x, const struct imgw_event *ev)
 {
+	const char *id = ev->id;
 	size_t i, k;
 
+	switch (ev->answers) {
+	case IMGW_EV_MESSAGE:
+	case IMGW_EV_CHATSTATE:
+		return "message";
+	case IMGW_EV_PRESENCE:
+	case IMGW_EV_SUBSCRIBE:
+	case IMGW_EV_SUBSCRIBED:
+	case IMGW_EV_UNSUBSCRIBE:
+	case IMGW_EV_UNSUBSCRIBED:
+	case IMGW_EV_PROBE:
+		return "presence";
+	default:
+		break;
+	}
 	if (id == NULL)
 		return "message";
 	for (i = 0; i < XC_IDS; i++) {
@@ -254,7 +270,8 @@ static xmpp_stanza_t *
 xc_out_message(struct xc *x, const struct imgw_event *ev, const char *from,
     const char *to)
 {
-	xmpp_stanza_t *st = xc_stanza(x, "message", "chat", from, to, ev->id);
+	xmpp_stanza_t *st = xc_stanza(x, "message",
+	    ev->msg_type != NULL ? ev->msg_type : "chat", from, to, ev->id);
 
 	if (st == NULL)
 		return NULL;
@@ -379,7 +396,7 @@ xc_out_event(struct xc *x, const struct imgw_event *ev, const char **condition_r
 		st = xc_out_chatstate(x, ev, from, to);
 		break;
 	case IMGW_EV_ERROR:
-		st = xc_error_new(x, xc_ids_element(x, ev->id), from, to, ev->id,
+		st = xc_error_new(x, xc_ids_element(x, ev), from, to, ev->id,
 		    ev->condition, ev->text);
 		break;
 	default:

@@ -262,15 +262,6 @@ fz_round_trip(const struct ev *in)
 	char *from, *to;
 	int rc, n0;
 
-	/*
-	 * Known (corpus-xmpp/finding-from-component-domain): a stanza whose
-	 * from is a JID at the component domain itself becomes an event from
-	 * that address, which the core accepts (the component domain is one
-	 * of the community's domains) and which no answer can reach.  Not
-	 * checked further until stanza-in.c refuses such a from.
-	 */
-	if (xc_jid_domain_is(e->from, FZ_COMPONENT))
-		return;
 	r.from = e->to;
 	r.to = e->from;
 	r.trace = NULL;

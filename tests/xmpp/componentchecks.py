@@ -96,6 +96,8 @@ def component_checks(t, pro):
         got = bob.expect(is_type("message", "t-" + mtype))
         t.ok(got is not None and got.get("body") == mtype,
              "message of type %s crosses" % mtype, repr(got))
+        t.is_(got and got.get("message_type"), mtype,
+              "and keeps its type (%s)" % mtype)
 
     # body language on the <body/> element
     alice.send(X.stanza("message", {"to": BOBJ, "type": "chat", "id": "m-lang"},
@@ -119,6 +121,12 @@ def component_checks(t, pro):
         t.is_(X.text_of(got, "body"), m2["body"], "body intact")
         t.is_(X.text_of(got, "subject"), m2["subject"], "subject intact")
         t.is_(X.text_of(got, "thread"), "th-1", "thread intact")
+
+    bob.send({"type": "message", "from": BOB, "to": ALICE, "id": "m-head",
+              "body": "news", "message_type": "headline"})
+    got = alice.expect(is_msg("m-head"))
+    t.is_(got is not None and got.get("type"), "headline",
+          "message_type headline from jsonl is a headline stanza")
 
     # --- XEP-0106: user parts JIDs forbid ----------------------------------
     obrien = t.client("tcp:127.0.0.1:%d" % corp_port)
