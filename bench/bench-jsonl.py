@@ -109,6 +109,17 @@ def main():
     ap.add_argument("--also-rate", type=int, default=50000,
                     help="a second paced run at this rate (default 50000; 0: none)")
     ap.add_argument("--body", type=int, default=64, help="body bytes (default 64)")
+    ap.add_argument("--store", default="none",
+                    help="none (dsn = none: no policies, no audit; the "
+                    "default), sqlite (the default SQLite file in a scratch "
+                    "folder), or an ODBC connection string whose schema "
+                    "`imgwctl db init` made")
+    ap.add_argument("--policies", type=int, default=0,
+                    help="with a store: this many rules written with imgwctl "
+                    "policy (block-user, block-domain and wildcards for "
+                    "partner and '*'; none match the traffic) and partner's "
+                    "audit_level metadata")
+    ap.add_argument("--imgwctl", default=os.environ.get("IMGWCTL", "./imgwctl"))
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="imgw-bench-")
@@ -134,6 +145,32 @@ domains = partner.example
 listen = tcp:127.0.0.1:%d
 max-output = 67108864
 """ % (args.connectors, os.path.join(tmp, "imgwd.sock"), p1, p2))
+        f.write("\n[store]\nstate = %s\n" % os.path.join(tmp, "state"))
+        if args.store != "sqlite":
+            f.write("dsn = %s\n" % args.store)
+    if args.store != "none":
+        if args.store != "sqlite":
+            # an audit table left by an earlier run would only slow inserts
+            subprocess.run([args.imgwctl, "-c", conf, "db", "init"],
+                           capture_output=True)
+        else:
+            os.makedirs(os.path.join(tmp, "state"), exist_ok=True)
+            subprocess.run([args.imgwctl, "-c", conf, "db", "init"],
+                           check=True, capture_output=True)
+        pol = [("set", "partner", "audit_level", "metadata")]
+        for i in range(args.policies):
+            comm = "*" if i % 3 == 0 else "partner"
+            if i % 10 < 6:
+                pol.append(("add", comm, "block-user",
+                            "user%d@spam.example" % i))
+            elif i % 10 < 9:
+                pol.append(("add", comm, "block-domain", "dom%d.example" % i))
+            else:
+                pol.append(("add", comm, "block-domain",
+                            "*.wild%d.example" % i))
+        for cmd in pol:
+            subprocess.run([args.imgwctl, "-c", conf, "policy"] + list(cmd),
+                           check=True, capture_output=True)
 
     log = open(os.path.join(tmp, "imgwd.log"), "wb")
     proc = subprocess.Popen([args.imgwd, "-f", "-c", conf], stdin=subprocess.DEVNULL,
@@ -145,11 +182,16 @@ max-output = 67108864
         common = ["-s", "tcp:127.0.0.1:%d" % p1, "-r", "tcp:127.0.0.1:%d" % p2,
                   "-b", str(args.body)]
         print("== bench-jsonl: imgwd with two jsonl communities on loopback TCP, "
-              "%d cores ==" % os.cpu_count())
+              "%d cores; store %s, %d policy rules ==" % (
+                  os.cpu_count(), args.store if len(args.store) < 20 else
+                  args.store.split(";")[0], args.policies))
         # a short warm-up so that the first run does not pay for page faults
         run_load(args, proc.pid, common + ["-n", "20000"], "warm-up")
         out = run_load(args, proc.pid, common + ["-n", str(args.count)], "flat-out")
         rate = args.rate or int(parse_rate(out) / 2)
+        if args.paced_seconds <= 0:
+            ok = True
+            return 0
         if rate <= 0:
             raise RuntimeError("no rate from the flat-out run")
         n = max(1000, int(rate * args.paced_seconds))

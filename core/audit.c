@@ -22,6 +22,10 @@
 #define AUDIT_JOB_MS		500	/* one drain job at most this long */
 #define AUDIT_NFIELDS		11
 #define AUDIT_REC_VERSION	1
+#define AUDIT_COLS		12	/* the columns of audit.insert */
+/* rows per INSERT: the largest chunk, and the smaller ones are powers of
+ * two below it, so a connection prepares at most 7 texts */
+#define AUDIT_ROWS		STORE_ROWS_MAX
 
 struct audit {
 	struct event_base *base;
@@ -47,9 +51,12 @@ struct audit {
 	char last_error[512];
 	/* shared with the worker */
 	uint64_t written;		/* __atomic */
-	/* the worker's */
-	char *scratch;
-	size_t scratch_cap;
+	/* the worker's: rows decoded from the spool waiting for their
+	 * multi-row INSERT, each with the strings its parameters point to */
+	char *scratch[AUDIT_ROWS];
+	size_t scratch_cap[AUDIT_ROWS];
+	struct store_val rows[AUDIT_ROWS * AUDIT_COLS];
+	size_t nrows;
 	uint64_t job_written;
 };
 
@@ -187,8 +194,31 @@ audit_rec_decode(const void *payload, size_t len, struct audit_rec *rec,
 struct audit_ins {
 	struct audit *a;
 	struct store_conn *sc;
-	const char *sql;
 };
+
+/*
+ * Insert the rows waiting in a->rows: chunks of AUDIT_ROWS, then powers
+ * of two, one statement each (one round trip each).  0 or -1.
+ */
+static int
+audit_insert_rows(struct audit_ins *in)
+{
+	struct audit *a = in->a;
+	size_t done = 0;
+	unsigned chunk;
+
+	while (done < a->nrows) {
+		for (chunk = AUDIT_ROWS; chunk > a->nrows - done; chunk /= 2)
+			;
+		if (store_exec(in->sc, store_sql_rows(in->sc, "audit.insert",
+		    chunk), a->rows + done * AUDIT_COLS, chunk * AUDIT_COLS,
+		    NULL) < 0)
+			return -1;
+		done += chunk;
+	}
+	a->nrows = 0;
+	return 0;
+}
 
 static int
 audit_insert_cb(void *arg, const void *payload, size_t len)
@@ -196,15 +226,17 @@ audit_insert_cb(void *arg, const void *payload, size_t len)
 	struct audit_ins *in = arg;
 	struct audit *a = in->a;
 	struct audit_rec r;
-	struct store_val p[12];
+	struct store_val *p;
+	size_t i = a->nrows;
 
-	if (audit_rec_decode(payload, len, &r, &a->scratch, &a->scratch_cap) <
-	    0) {
+	if (audit_rec_decode(payload, len, &r, &a->scratch[i],
+	    &a->scratch_cap[i]) < 0) {
 		/* not ours to judge further: keep the place, say so */
 		log_msg(IMGW_LOG_ERR, "audit", NULL, "a spooled record does not "
 		    "decode; skipped");
 		return 0;
 	}
+	p = a->rows + i * AUDIT_COLS;
 	p[0] = STORE_INT_VAL(r.ts_ms);
 	p[1] = STORE_TEXT_VAL(r.node ? r.node : "");
 	p[2] = STORE_TEXT_VAL(r.trace);
@@ -217,7 +249,9 @@ audit_insert_cb(void *arg, const void *payload, size_t len)
 	p[9] = STORE_TEXT_VAL(r.rule);
 	p[10] = STORE_TEXT_VAL(r.condition);
 	p[11] = STORE_TEXT_VAL(r.content);
-	return store_exec(in->sc, in->sql, p, 12, NULL);
+	if (++a->nrows == AUDIT_ROWS)
+		return audit_insert_rows(in);
+	return 0;
 }
 
 static int
@@ -256,10 +290,10 @@ audit_drain_job(struct store_conn *sc, void *arg)
 			goto fail;
 		spool_set_pos(a->spool, &pos);
 	}
-	in.sql = store_sql(sc, "audit.insert");
 	do {
 		if (store_begin(sc) < 0)
 			goto fail;
+		a->nrows = 0;
 		n = spool_read(a->spool, a->batch, audit_insert_cb, &in, &end);
 		if (n <= 0) {
 			store_rollback(sc);
@@ -267,6 +301,8 @@ audit_drain_job(struct store_conn *sc, void *arg)
 				goto fail;
 			break;
 		}
+		if (audit_insert_rows(&in) < 0)
+			goto fail_tx;
 		now = util_now_ms();
 		p[0] = STORE_INT_VAL((int64_t)end.seg);
 		p[1] = STORE_INT_VAL((int64_t)end.off);
@@ -528,6 +564,8 @@ audit_stop(struct audit *a)
 void
 audit_free(struct audit *a)
 {
+	size_t i;
+
 	if (a == NULL)
 		return;
 	audit_flush(a);
@@ -537,7 +575,8 @@ audit_free(struct audit *a)
 		event_free(a->timer);
 	spool_close(a->spool);
 	free(a->buf);
-	free(a->scratch);
+	for (i = 0; i < AUDIT_ROWS; i++)
+		free(a->scratch[i]);
 	free(a->node);
 	free(a);
 }

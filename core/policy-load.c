@@ -198,27 +198,52 @@ policy_load_job(struct store_conn *sc, void *arg)
 
 static void policy_load_start(struct policy *p);
 
-/* Warn about rules and settings for communities nobody configured. */
+/* Non-zero when `c` names no configured community (nor '*'). */
+static int
+policy_load_unknown(const struct policy *p, const char *c)
+{
+	size_t j;
+
+	if (!strcmp(c, "*") || (p->local && !strcmp(c, p->local)) ||
+	    p->nknown == 0)
+		return 0;
+	for (j = 0; j < p->nknown; j++)
+		if (!strcmp(p->known[j], c))
+			return 0;
+	return 1;
+}
+
+static int
+policy_load_check_setting(const char *key, void *value, void *arg)
+{
+	if (policy_load_unknown(arg, key))
+		log_msg(IMGW_LOG_WARNING, "policy", NULL, "the settings of "
+		    "community '%s' name a community that is not configured: "
+		    "they apply to nothing", key);
+	return 0;
+}
+
+/*
+ * Warn about rules and settings for communities nobody configured: a
+ * stored policy outlives the configuration that named it (a community
+ * removed, another node with other communities), so it is no error.
+ * imgwctl refuses to add one.
+ */
 static void
 policy_load_check_names(struct policy *p, const struct policy_snap *snap)
 {
-	size_t i, j;
+	size_t i;
 	const char *c;
 
 	for (i = 0; i < snap->nrules; i++) {
 		c = snap->rules[i]->community;
-		if (!strcmp(c, "*") || (p->local && !strcmp(c, p->local)))
-			continue;
-		for (j = 0; j < p->nknown; j++)
-			if (!strcmp(p->known[j], c))
-				break;
-		if (j == p->nknown && p->nknown > 0) {
+		if (policy_load_unknown(p, c))
 			log_msg(IMGW_LOG_WARNING, "policy", NULL, "rule #%lld "
 			    "names community '%s', which is not configured: it "
 			    "applies to nothing", (long long)snap->rules[i]->id,
 			    c);
-		}
 	}
+	ht_foreach(snap->settings, policy_load_check_setting, p);
 }
 
 static void

@@ -9,6 +9,11 @@
  * unknown.  Static storage. */
 const char *store_sql_text(int dialect, const char *name);
 
+/* The statement `name` for `dialect` with its VALUES group repeated
+ * `rows` times (store_sql_rows); NULL when unknown or not an INSERT ...
+ * VALUES.  Kept for the life of the process. */
+const char *store_sql_rows_text(int dialect, const char *name, unsigned rows);
+
 /* The template of schema step `version` (from version-1 to version), NULL
  * when out of range.  Static storage. */
 const char *store_sql_step(int version);

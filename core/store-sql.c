@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,4 +332,74 @@ store_sql_text(int dialect, const char *name)
 		return store_sql_stmts[i].portable;
 	}
 	return NULL;
+}
+
+/*
+ * Multi-row INSERTs: the statement `name` (an INSERT ending in one
+ * "VALUES (...)" group) with that group repeated `rows` times.  Standard
+ * SQL (SQL-92 row value constructors), taken by SQLite (3.7.11 and
+ * later), PostgreSQL, MariaDB and DB2 alike.  One statement for many rows
+ * is one round trip where a driver sends each SQLExecute on its own
+ * (psqlODBC does).  Texts are made once and kept: the table is small
+ * (names x dialects x the chunk sizes a caller uses) and shared by every
+ * store's worker, hence the mutex; it lives as long as the process.
+ */
+struct store_sql_multi {
+	struct store_sql_multi *next;
+	int dialect;
+	unsigned rows;
+	char *name;
+	char *text;
+};
+
+static pthread_mutex_t store_sql_multi_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct store_sql_multi *store_sql_multis;
+
+const char *
+store_sql_rows_text(int dialect, const char *name, unsigned rows)
+{
+	const char *one = store_sql_text(dialect, name), *group;
+	struct store_sql_multi *m;
+	size_t glen, hlen, n;
+	unsigned i;
+	char *out;
+
+	if (one == NULL || rows == 0 || rows > STORE_ROWS_MAX)
+		return NULL;
+	if (rows == 1)
+		return one;
+	if ((group = strstr(one, "VALUES (")) == NULL ||
+	    one[strlen(one) - 1] != ')')
+		return NULL;
+	group += 7;
+	pthread_mutex_lock(&store_sql_multi_mu);
+	for (m = store_sql_multis; m != NULL; m = m->next)
+		if (m->dialect == dialect && m->rows == rows &&
+		    strcmp(m->name, name) == 0)
+			break;
+	if (m == NULL) {
+		hlen = (size_t)(group - one);
+		glen = strlen(group);
+		out = xmalloc(hlen + rows * (glen + 2) + 1);
+		memcpy(out, one, hlen);
+		n = hlen;
+		for (i = 0; i < rows; i++) {
+			if (i > 0) {
+				out[n++] = ',';
+				out[n++] = ' ';
+			}
+			memcpy(out + n, group, glen);
+			n += glen;
+		}
+		out[n] = '\0';
+		m = xcalloc(1, sizeof(*m));
+		m->dialect = dialect;
+		m->rows = rows;
+		m->name = xstrdup(name);
+		m->text = out;
+		m->next = store_sql_multis;
+		store_sql_multis = m;
+	}
+	pthread_mutex_unlock(&store_sql_multi_mu);
+	return m->text;
 }

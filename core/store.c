@@ -34,7 +34,7 @@
 #include "util.h"
 
 #define STORE_QUEUE_MAX		10000
-#define STORE_STMT_CACHE	24
+#define STORE_STMT_CACHE	40
 #define STORE_RETRY_MIN_MS	500
 #define STORE_TEXT_CHUNK	4096
 
@@ -692,6 +692,12 @@ store_sql(const struct store_conn *sc, const char *name)
 	return store_sql_text(sc->dialect, name);
 }
 
+const char *
+store_sql_rows(const struct store_conn *sc, const char *name, unsigned rows)
+{
+	return store_sql_rows_text(sc->dialect, name, rows);
+}
+
 int
 store_conn_fail(struct store_conn *sc, const char *fmt, ...)
 {
@@ -819,7 +825,6 @@ store_run(struct store_conn *sc, const char *sql, const struct store_val *p,
 	return 0;
 }
 
-#define STORE_MAX_PARAMS	64
 
 int
 store_exec(struct store_conn *sc, const char *sql,

@@ -232,6 +232,20 @@ int store_conn_fail(struct store_conn *sc, const char *fmt, ...)
  */
 const char *store_sql(const struct store_conn *sc, const char *name);
 
+/*
+ * A multi-row INSERT: the statement `name` (an "INSERT ... VALUES (...)"
+ * such as "audit.insert") taking `rows` rows in one execution, its
+ * parameters row after row.  1 <= rows <= STORE_ROWS_MAX; the parameters
+ * (rows x columns) must stay within STORE_MAX_PARAMS.  Static storage;
+ * NULL for an unknown name or a statement that is not an INSERT ...
+ * VALUES.  Callers keep to a few sizes (powers of two): each size is a
+ * statement of its own in the connection's cache.
+ */
+#define STORE_ROWS_MAX		64
+#define STORE_MAX_PARAMS	1024
+const char *store_sql_rows(const struct store_conn *sc, const char *name,
+    unsigned rows);
+
 /* ---- schema ------------------------------------------------------------------ */
 
 /*

@@ -258,14 +258,30 @@ pctl_remove_job(struct store_conn *sc, void *arg)
 	    1, &j->rows);
 }
 
-/* UPDATE, and INSERT when there was no row (in one transaction). */
+static int
+pctl_count_row(void *arg, const struct store_val *cols, size_t n)
+{
+	int64_t *count = arg;
+
+	*count = n > 0 ? store_val_int(&cols[0], 0) : 0;
+	return 0;
+}
+
+/*
+ * UPDATE, and INSERT when there was no row (in one transaction).  Whether
+ * the row exists is asked, not read from the UPDATE's row count: MariaDB
+ * counts the rows it changed, not those it matched (unless the client
+ * sets FOUND_ROWS), so setting a value a row already has would count 0
+ * and the INSERT would then hit the primary key.
+ */
 static int
 pctl_set_job(struct store_conn *sc, void *arg)
 {
 	struct pctl_job *j = arg;
 	struct store_val p[2] = { j->val, STORE_TEXT_VAL(j->community) };
-	char upd[160], ins[160];
+	char upd[160], ins[160], sel[160];
 	int global = !strcmp(j->community, "*");
+	int64_t have = 0;
 
 	/* the column name comes from policy_setting_keys/pctl_globals,
 	 * never from the command line as typed */
@@ -274,8 +290,12 @@ pctl_set_job(struct store_conn *sc, void *arg)
 		    "value = ? WHERE name = ?");
 		snprintf(ins, sizeof(ins), "INSERT INTO imgw_policy_global "
 		    "(value, name) VALUES (?, ?)");
+		snprintf(sel, sizeof(sel), "SELECT COUNT(*) FROM "
+		    "imgw_policy_global WHERE name = ?");
 		p[1] = STORE_TEXT_VAL(j->key);
 	} else {
+		snprintf(sel, sizeof(sel), "SELECT COUNT(*) FROM "
+		    "imgw_policy_community WHERE community = ?");
 		snprintf(upd, sizeof(upd), "UPDATE imgw_policy_community SET "
 		    "%s = ? WHERE community = ?", j->key);
 		snprintf(ins, sizeof(ins), "INSERT INTO imgw_policy_community "
@@ -285,7 +305,10 @@ pctl_set_job(struct store_conn *sc, void *arg)
 		return -1;
 	if (store_exec(sc, upd, p, 2, &j->rows) < 0)
 		goto fail;
-	if (j->rows == 0 && store_exec(sc, ins, p, 2, NULL) < 0)
+	if (j->rows == 0 && store_query(sc, sel, &p[1], 1, pctl_count_row,
+	    &have) < 0)
+		goto fail;
+	if (j->rows == 0 && have == 0 && store_exec(sc, ins, p, 2, NULL) < 0)
 		goto fail;
 	return store_commit(sc);
 fail:

@@ -7,6 +7,10 @@
     ldap.add(L.BASE_LDIF)        # ldapadd as the root DN
     ldap.stop()                  # by its pid; start() again keeps the data
 
+    ca = L.TestCA(t, "ca")       # a CA made with openssl for the test
+    ldap = L.Slapd(t, tls=ca.server("slapd"), require_tls=True)
+    ldap.uri, ldap.ldaps_uri     # ldap:// (StartTLS) and ldaps:// ports
+
 slapd runs in the foreground (-d 0) from a slapd.conf with the mdb
 backend, suffix dc=example,dc=com, root DN cn=admin,dc=example,dc=com
 (password "secret"), the core, cosine, inetorgperson and nis schemas
@@ -26,6 +30,50 @@ ROOT_DN = "cn=admin," + SUFFIX
 ROOT_PW = "secret"
 READER_DN = "cn=imgw," + SUFFIX
 READER_PW = "imgw-reads"
+
+
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+
+class TestCA:
+    """A certificate authority made with openssl in the test folder:
+    `cert` is its certificate (a ca-file), server(name) a key and a
+    certificate it signed for 127.0.0.1 and localhost."""
+
+    def __init__(self, t, name):
+        self.dir = t.path(name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.key = os.path.join(self.dir, "ca.key")
+        self.cert = os.path.join(self.dir, "ca.pem")
+        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                  "-keyout", self.key, "-out", self.cert, "-days", "2",
+                  "-subj", "/CN=imgw test CA %s" % name,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def _run(self, *args):
+        p = subprocess.run([OPENSSL] + list(args), capture_output=True,
+                           timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("openssl %s: %s" % (args[0],
+                                                   p.stderr.decode()))
+
+    def server(self, name):
+        """(ca file, certificate, key) of a server certificate."""
+        key = os.path.join(self.dir, name + ".key")
+        csr = os.path.join(self.dir, name + ".csr")
+        crt = os.path.join(self.dir, name + ".pem")
+        ext = os.path.join(self.dir, name + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "basicConstraints=CA:FALSE\n")
+        self._run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                  "-out", csr, "-subj", "/CN=127.0.0.1")
+        self._run("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey",
+                  self.key, "-CAcreateserial", "-out", crt, "-days", "2",
+                  "-extfile", ext)
+        return (self.cert, crt, key)
 
 
 def available():
@@ -85,10 +133,15 @@ userPassword: %(p)s
 
 
 class Slapd:
-    def __init__(self, t, name="slapd"):
+    def __init__(self, t, name="slapd", tls=None, require_tls=False):
+        """tls: (ca file, certificate, key) -- slapd then takes StartTLS
+        on its ldap:// port and listens on an ldaps:// port too;
+        require_tls: binds and searches without TLS are refused."""
         self.t = t
         self.dir = t.path(name)
         self.port = None
+        self.tls_port = None
+        self.tls = tls
         self.proc = None
         self.log_fp = None
         os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
@@ -102,7 +155,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile %(d)s/slapd.pid
 argsfile %(d)s/slapd.args
-access to attrs=userPassword by anonymous auth by * none
+%(tls)saccess to attrs=userPassword by anonymous auth by * none
 access to * by dn.exact="%(r)s" read by * none
 database mdb
 maxsize 67108864
@@ -111,21 +164,39 @@ rootdn "%(rd)s"
 rootpw %(rp)s
 directory %(d)s/db
 """ % {"d": self.dir, "s": SUFFIX, "rd": ROOT_DN, "rp": ROOT_PW,
-       "r": READER_DN})
+       "r": READER_DN,
+       "tls": "" if not tls else
+       "TLSCACertificateFile %s\nTLSCertificateFile %s\n"
+       "TLSCertificateKeyFile %s\n%s" % (tls + ("security tls=1\n" if
+                                                 require_tls else "",))})
 
     @property
     def uri(self):
         return "ldap://127.0.0.1:%d" % self.port
 
+    @property
+    def ldaps_uri(self):
+        return "ldaps://127.0.0.1:%d" % self.tls_port
+
+    @staticmethod
+    def _free_port():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
     def start(self, timeout=10):
         if self.port is None:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-            s.close()
+            self.port = self._free_port()
+        if self.tls and self.tls_port is None:
+            self.tls_port = self._free_port()
+        urls = self.uri + "/"
+        if self.tls:
+            urls += " " + self.ldaps_uri + "/"
         self.log_fp = open(os.path.join(self.dir, "slapd.log"), "ab")
         self.proc = subprocess.Popen(
-            [SLAPD, "-h", self.uri + "/", "-f", self.conf, "-d", "0"],
+            [SLAPD, "-h", urls, "-f", self.conf, "-d", "0"],
             stdin=subprocess.DEVNULL, stdout=self.log_fp, stderr=self.log_fp)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -160,8 +231,12 @@ directory %(d)s/db
             return ""
 
     def add(self, ldif):
-        p = subprocess.run([LDAPADD, "-x", "-H", self.uri, "-D", ROOT_DN,
-                            "-w", ROOT_PW], input=ldif.encode(),
+        cmd = [LDAPADD, "-x", "-H", self.uri, "-D", ROOT_DN, "-w", ROOT_PW]
+        env = dict(os.environ)
+        if self.tls:
+            cmd.append("-ZZ")
+            env["LDAPTLS_CACERT"] = self.tls[0]
+        p = subprocess.run(cmd, input=ldif.encode(), env=env,
                            capture_output=True, timeout=30)
         if p.returncode != 0:
             raise RuntimeError("ldapadd: %s" % p.stderr.decode())

@@ -1,12 +1,10 @@
 #!/usr/bin/env python3
 """PostgreSQL outages while traffic flows through imgwd.
 
-1. PostgreSQL is stopped while messages flow and started again 15 s
-   later.  (The issue says a minute; what is tested is the same — records
-   go to the spool and are replayed in order once the database is back —
-   and 15 s already spans several reconnection attempts at retry-max
-   2000 ms, while keeping CI time down.)  Every audit record arrives, none
-   twice.
+1. PostgreSQL is stopped while messages flow and started again a minute
+   (60 s) later, as the issue asks: records go to the spool through many
+   reconnection attempts (retry-max 2000 ms) and are replayed in order
+   once the database is back.  Every audit record arrives, none twice.
 2. With PostgreSQL down, imgwd is killed (SIGKILL) mid-traffic and started
    again while the database is still down, then PostgreSQL comes back: the
    spool of the killed imgwd is replayed, nothing lost, nothing twice.
@@ -20,7 +18,7 @@ import imgwtest as T
 import dbservers as D
 import storetest as S
 
-OUTAGE_S = 15
+OUTAGE_S = 60
 
 
 def main(t):
@@ -49,7 +47,7 @@ def run(t, pg):
 
     # --- 1. stopped and restarted while messages flow ----------------------
     tr = S.Traffic(t, gw)
-    rate = 300
+    rate = 200
     total = rate * (OUTAGE_S + 6)
     th = threading.Thread(target=tr.send, args=(total, rate))
     th.start()
@@ -111,4 +109,4 @@ def run(t, pg):
     t.is_(gw.term(), 0, "stopped")
 
 
-T.Test(alarm=300).run(main)
+T.Test(alarm=400).run(main)

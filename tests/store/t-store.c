@@ -220,6 +220,62 @@ st_sub_del(struct store_conn *sc, void *arg)
 	return store_exec(sc, store_sql(sc, "sub.delete"), p, 3, arg);
 }
 
+/* 64 + 4 + 2 rows in three multi-row INSERTs (what the audit writer
+ * sends), then read back. */
+static int
+st_multi(struct store_conn *sc, void *arg)
+{
+	struct st_rows *r = arg;
+	static struct store_val p[64 * 12];
+	static char from[64][64];
+	static const unsigned chunks[] = { 64, 4, 2 };
+	struct store_val q[2];
+	struct st_rows cnt;
+	unsigned c, i, k = 0;
+
+	if (store_sql_rows(sc, "audit.insert", 0) != NULL ||
+	    store_sql_rows(sc, "audit.insert", STORE_ROWS_MAX + 1) != NULL ||
+	    store_sql_rows(sc, "sub.list", 2) != NULL)
+		return store_conn_fail(sc, "store_sql_rows took a bad request");
+	for (c = 0; c < 3; c++) {
+		for (i = 0; i < chunks[c]; i++, k++) {
+			struct store_val *v = p + i * 12;
+
+			snprintf(from[i], sizeof(from[i]), "%u" UTF8 "@m.example",
+			    k);
+			v[0] = STORE_INT_VAL(1600000000000LL + k);
+			v[1] = STORE_TEXT_VAL("multi");
+			v[2] = STORE_TEXT_VAL(NULL);
+			v[3] = STORE_TEXT_VAL("message");
+			v[4] = STORE_TEXT_VAL(from[i]);
+			v[5] = STORE_TEXT_VAL("bob@b.example");
+			v[6] = STORE_TEXT_VAL("a");
+			v[7] = STORE_TEXT_VAL(NULL);
+			v[8] = STORE_TEXT_VAL("routed");
+			v[9] = STORE_TEXT_VAL(k % 2 ? "rule" : NULL);
+			v[10] = STORE_TEXT_VAL(NULL);
+			v[11] = STORE_TEXT_VAL(k == 69 ? UTF8 : NULL);
+		}
+		if (store_exec(sc, store_sql_rows(sc, "audit.insert", chunks[c]),
+		    p, chunks[c] * 12, NULL) < 0)
+			return -1;
+	}
+	q[0] = STORE_TEXT_VAL("multi");
+	memset(&cnt, 0, sizeof(cnt));
+	if (store_query(sc, "SELECT COUNT(*), SUM(ts_ms - 1600000000000), "
+	    "COUNT(rule), COUNT(dst_community) FROM imgw_audit WHERE node = ?",
+	    q, 1, st_row, &cnt) < 0)
+		return -1;
+	for (i = 0; i < 4; i++)
+		r->ints[8 + i] = cnt.ints[i];
+	q[1] = STORE_INT_VAL(1600000000069LL);
+	if (store_query(sc, "SELECT from_addr, content FROM imgw_audit WHERE "
+	    "node = ? AND ts_ms = ?", q, 2, st_row, r) < 0)
+		return -1;
+	return store_exec(sc, "DELETE FROM imgw_audit WHERE node = ?", q, 1,
+	    NULL);
+}
+
 /* ---- async ----------------------------------------------------------------- */
 
 static int
@@ -343,6 +399,19 @@ main(void)
 	ok(store_call(s, st_sub_del, &affected, err, sizeof(err)) == 0,
 	    "deleted (%s)", err);
 	is_int(affected, 1, "one row affected");
+
+	/* multi-row INSERTs, as the audit writer sends them */
+	memset(&rows, 0, sizeof(rows));
+	ok(store_call(s, st_multi, &rows, err, sizeof(err)) == 0,
+	    "64 + 4 + 2 rows in three multi-row INSERTs (%s)", err);
+	is_int(rows.n, 1, "one read back by its time");
+	is_int(rows.ints[8], 70, "70 rows");
+	is_int(rows.ints[9], 69 * 70 / 2, "each with its own time");
+	is_int(rows.ints[10], 35, "NULL and text alternate as bound (rule)");
+	is_int(rows.ints[11], 0, "NULL columns stay NULL");
+	is_str(rows.text[0], "69" UTF8 "@m.example", "the last row's UTF-8 "
+	    "address, in its place");
+	is_str(rows.text[1], UTF8, "and its content");
 
 	/* the asynchronous path: done callbacks on the loop, in order */
 	base = event_base_new();
