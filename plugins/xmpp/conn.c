@@ -472,15 +472,24 @@ xc_conn_read_secret(struct xc *x)
 	return 0;
 }
 
+/* Read the secret, make the connection; connect now, or when `later`,
+ * at xc_conn_go (after the subscriptions are read). */
 int
-xc_conn_start(struct xc *x)
+xc_conn_start(struct xc *x, int later)
 {
 	x->stopping = 0;
 	x->backoff = x->backoff_min;
 	if (xc_conn_read_secret(x) == -1 || xc_conn_setup(x) == -1)
 		return -1;
-	xc_conn_connect(x);
+	if (!later)
+		xc_conn_connect(x);
 	return 0;
+}
+
+void
+xc_conn_go(struct xc *x)
+{
+	xc_conn_connect(x);
 }
 
 /*

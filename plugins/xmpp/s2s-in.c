@@ -191,6 +191,13 @@ xs_in_tls_done(struct xs_stream *st)
 	char why[200];
 
 	XS_COUNT(st->s, "s2s-tls-inbound");
+	if (!xs_tls_pin_ok(st, st->remote, why, sizeof(why))) {
+		XS_LOG(st->s, IMGW_LOG_WARNING, "s2s: refusing inbound stream from %s "
+		    "(%s): %s", st->remote, st->addr, why);
+		XS_COUNT(st->s, "s2s-cert-refused");
+		xs_stream_error(st, "not-authorized", why);
+		return;
+	}
 	if (!st->s->tls_verify)
 		return;
 	if (xs_tls_peer_ok(st, st->remote, why, sizeof(why)))
@@ -290,6 +297,15 @@ xs_in_db_result(struct xs_stream *st, xmpp_stanza_t *el)
 	}
 	if (xs_is_local(s, f, strlen(f))) {
 		xs_stream_error(st, "invalid-from", "that domain is ours");
+		return;
+	}
+	if (!xs_tls_pin_ok(st, f, why, sizeof(why))) {
+		/* a pinned domain is never taken on a key alone */
+		XS_LOG(s, IMGW_LOG_WARNING, "s2s: refusing %s on inbound stream (%s): %s",
+		    f, st->addr, why);
+		XS_COUNT(s, "s2s-cert-refused");
+		xs_stream_printf(st, "<db:result from='%s' to='%s' type='invalid'/>", t, f);
+		xs_stream_error(st, "not-authorized", why);
 		return;
 	}
 	if (st->tls_done && xs_tls_peer_ok(st, f, why, sizeof(why))) {

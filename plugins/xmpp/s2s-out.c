@@ -18,6 +18,7 @@
  * acknowledgement we could wait for (see README).  A link idle for ten
  * minutes is closed; the next stanza opens it again.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -126,71 +127,144 @@ xs_out_fail(struct xs_peer *p, const char *cond, const char *why)
 		p->timer = p->s->x->host->timer_add(p->s->x->inst, 0, xs_out_bounce_cb, p);
 }
 
-/* Open the link's stream when there is none.  -1 when it cannot even
- * start (then the caller's work is answered by the bounce timer). */
+/* Connect to the link's next address; synchronous failures move on to
+ * the one after.  -1 when none is left (the caller bounces). */
+static int
+xs_out_try(struct xs_peer *p)
+{
+	struct xs *s = p->s;
+	const struct xs_addr *a;
+	struct xs_stream *st;
+	int fd, one = 1;
+
+	while (p->addr_next < p->naddrs) {
+		a = &p->addrs[p->addr_next++];
+		fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1 || (connect(fd, (const struct sockaddr *)&a->sa, a->len) == -1 &&
+		    errno != EINPROGRESS)) {
+			snprintf(p->last_why, sizeof(p->last_why), "%s: %s", a->text,
+			    strerror(errno));
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if ((st = xs_stream_new(s, XS_OUT, fd, a->text)) == NULL) {
+			close(fd);
+			snprintf(p->last_why, sizeof(p->last_why), "out of memory");
+			return -1;
+		}
+		st->peer = p;
+		memcpy(st->local, p->local, sizeof(st->local));
+		memcpy(st->remote, p->remote, sizeof(st->remote));
+		p->st = st;
+		if (xs_stream_watch(st) == -1) {
+			xs_stream_kill(st, "cannot watch the socket");
+			return p->st != NULL ? 0 : -1;
+		}
+		XS_COUNT(s, "s2s-outbound-connects");
+		return 0;
+	}
+	return -1;
+}
+
+static void
+xs_out_unreachable(struct xs_peer *p)
+{
+	XS_LOG(p->s, IMGW_LOG_WARNING, "s2s: cannot connect to %s: %s", p->remote,
+	    p->last_why);
+	xs_out_fail(p, IMGW_ERR_REMOTE_SERVER_NOT_FOUND, p->last_why);
+}
+
+/* The DNS lookup of the link's domain ended. */
+static void
+xs_out_dns_cb(void *arg, const struct xs_addr *addrs, int n, const char *why)
+{
+	struct xs_peer *p = arg;
+	int i;
+
+	p->dns = NULL;
+	if (n == 0) {
+		snprintf(p->last_why, sizeof(p->last_why), "%s", why ? why : "no address");
+		xs_out_unreachable(p);
+		return;
+	}
+	for (i = 0; i < n && i < XS_ADDRS_MAX; i++)
+		p->addrs[i] = addrs[i];
+	p->naddrs = i;
+	p->addr_next = 0;
+	XS_LOG(p->s, IMGW_LOG_INFO, "s2s: %s resolved to %d address%s, first %s", p->remote,
+	    p->naddrs, p->naddrs == 1 ? "" : "es", p->addrs[0].text);
+	if (xs_out_try(p) == -1)
+		xs_out_unreachable(p);
+}
+
+/* A `peer` route: its host (an address, or a name getaddrinfo finds in
+ * /etc/hosts; a name that needs DNS would block the loop here). */
+static int
+xs_out_route_addrs(struct xs_peer *p, const struct xs_route *r)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[8], host[INET6_ADDRSTRLEN];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+	snprintf(port, sizeof(port), "%u", r->port);
+	if ((rc = getaddrinfo(r->host, port, &hints, &res)) != 0) {
+		snprintf(p->last_why, sizeof(p->last_why), "%s: %s", r->host, gai_strerror(rc));
+		return -1;
+	}
+	p->naddrs = p->addr_next = 0;
+	for (ai = res; ai != NULL && p->naddrs < XS_ADDRS_MAX; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(p->addrs[0].sa))
+			continue;
+		memcpy(&p->addrs[p->naddrs].sa, ai->ai_addr, ai->ai_addrlen);
+		p->addrs[p->naddrs].len = ai->ai_addrlen;
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
+		    NI_NUMERICHOST) != 0)
+			snprintf(host, sizeof(host), "?");
+		if (strcmp(host, r->host) == 0)
+			snprintf(p->addrs[p->naddrs].text, sizeof(p->addrs[0].text), "%.*s:%u",
+			    180, r->host, r->port);
+		else
+			snprintf(p->addrs[p->naddrs].text, sizeof(p->addrs[0].text),
+			    "%.*s[%s]:%u", 120, r->host, host, r->port);
+		p->naddrs++;
+	}
+	freeaddrinfo(res);
+	snprintf(p->last_why, sizeof(p->last_why), "%s:%u: no address", r->host, r->port);
+	return 0;
+}
+
+/*
+ * Open the link's stream when there is none: a static `peer` route wins,
+ * else DNS (SRV, then A/AAAA; dns.c) runs and the connect follows its
+ * answer.  -1 when it cannot even start (then the caller's work is
+ * answered by the bounce timer).
+ */
 static int
 xs_out_ensure(struct xs_peer *p)
 {
 	struct xs *s = p->s;
 	const struct xs_route *r;
-	struct addrinfo hints, *res = NULL, *ai;
-	struct xs_stream *st;
-	char port[8], addr[300], why[640];
-	int fd = -1, rc, one = 1;
 
-	if (p->st != NULL)
+	if (p->st != NULL || p->dns != NULL)
 		return 0;
-	if ((r = xs_route_find(s, p->remote)) == NULL) {
-		snprintf(why, sizeof(why), "no route to %s: add `peer = %s=HOST:PORT` "
-		    "(DNS SRV lookup is not implemented)", p->remote, p->remote);
-		XS_LOG(s, IMGW_LOG_WARNING, "s2s: %s", why);
-		xs_out_fail(p, IMGW_ERR_REMOTE_SERVER_NOT_FOUND, why);
+	if ((r = xs_route_find(s, p->remote)) != NULL) {
+		if (xs_out_route_addrs(p, r) == -1 || xs_out_try(p) == -1) {
+			xs_out_unreachable(p);
+			return -1;
+		}
+		return 0;
+	}
+	if ((p->dns = xs_dns_start(s, p->remote, xs_out_dns_cb, p)) == NULL) {
+		snprintf(p->last_why, sizeof(p->last_why), "cannot start a DNS lookup");
+		xs_out_unreachable(p);
 		return -1;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-	snprintf(port, sizeof(port), "%u", r->port);
-	/* blocking for a name; `peer` takes addresses or /etc/hosts names */
-	if ((rc = getaddrinfo(r->host, port, &hints, &res)) != 0) {
-		snprintf(why, sizeof(why), "%s: %s", r->host, gai_strerror(rc));
-		goto fail;
-	}
-	snprintf(why, sizeof(why), "%s:%u: no address", r->host, r->port);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS)
-			break;
-		snprintf(why, sizeof(why), "%s:%u: %s", r->host, r->port, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd == -1)
-		goto fail;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	snprintf(addr, sizeof(addr), "%s:%u", r->host, r->port);
-	if ((st = xs_stream_new(s, XS_OUT, fd, addr)) == NULL) {
-		close(fd);
-		snprintf(why, sizeof(why), "out of memory");
-		goto fail;
-	}
-	st->peer = p;
-	memcpy(st->local, p->local, sizeof(st->local));
-	memcpy(st->remote, p->remote, sizeof(st->remote));
-	p->st = st;
-	if (xs_stream_watch(st) == -1) {
-		xs_stream_kill(st, "cannot watch the socket");
-		return -1;
-	}
-	XS_COUNT(s, "s2s-outbound-connects");
 	return 0;
-fail:
-	XS_LOG(s, IMGW_LOG_WARNING, "s2s: cannot connect to %s: %s", p->remote, why);
-	xs_out_fail(p, IMGW_ERR_REMOTE_SERVER_NOT_FOUND, why);
-	return -1;
 }
 
 /* Authenticated: everything waiting goes out. */
@@ -308,6 +382,7 @@ xs_out_verify(struct xs_peer *p, const char *in_id, const char *key)
 void
 xs_out_connected(struct xs_stream *st)
 {
+	st->tcp_up = 1;
 	xs_stream_header(st, st->local, st->remote, NULL);
 }
 
@@ -341,9 +416,11 @@ xs_out_tls_done(struct xs_stream *st)
 	char why[200];
 
 	XS_COUNT(st->s, "s2s-tls-outbound");
-	if (st->s->tls_verify && !xs_tls_peer_ok(st, st->remote, why, sizeof(why))) {
+	if ((st->s->tls_verify && !xs_tls_peer_ok(st, st->remote, why, sizeof(why))) ||
+	    !xs_tls_pin_ok(st, st->remote, why, sizeof(why))) {
 		XS_LOG(st->s, IMGW_LOG_WARNING, "s2s: refusing outbound stream to %s (%s): "
-		    "%s (tls-verify = yes)", st->remote, st->addr, why);
+		    "%s (tls-verify = %s)", st->remote, st->addr, why,
+		    st->s->tls_verify ? "yes" : "no");
 		XS_COUNT(st->s, "s2s-cert-refused");
 		if (st->peer != NULL) {
 			char text[640];
@@ -413,9 +490,10 @@ xs_out_features(struct xs_stream *st, xmpp_stanza_t *el)
 		xs_stream_printf(st, "<starttls xmlns='" XS_NS_TLS "'/>");
 		return;
 	}
-	if (!st->tls_done && !s->allow_plaintext) {
-		XS_LOG(s, IMGW_LOG_WARNING, "s2s: %s (%s) offers no STARTTLS and "
-		    "allow-plaintext is off", st->remote, st->addr);
+	if (!st->tls_done && (!s->allow_plaintext || xs_pin_has(s, st->remote))) {
+		XS_LOG(s, IMGW_LOG_WARNING, "s2s: %s (%s) offers no STARTTLS and %s",
+		    st->remote, st->addr, s->allow_plaintext ? "its certificate is pinned"
+		    : "allow-plaintext is off");
 		if (st->peer != NULL)
 			xs_out_fail(st->peer, IMGW_ERR_REMOTE_SERVER_NOT_FOUND,
 			    "the peer offers no TLS");
@@ -539,6 +617,16 @@ xs_out_lost(struct xs_stream *st, const char *why)
 		p->st = NULL;
 	for (v = p->verify; v != NULL; v = v->next)
 		v->sent = 0;
+	if (!st->tcp_up && p->st == NULL && p->addr_next < p->naddrs) {
+		/* RFC 6120 3.2.1: the next address (SRV target) */
+		snprintf(p->last_why, sizeof(p->last_why), "%.200s: %.300s", st->addr,
+		    why ? why : "connect failed");
+		XS_LOG(p->s, IMGW_LOG_INFO, "s2s: %s; trying %s", p->last_why,
+		    p->addrs[p->addr_next].text);
+		if (xs_out_try(p) == 0)
+			return;
+		why = p->last_why;
+	}
 	if (p->q != NULL || p->verify != NULL) {
 		if (p->bounce_cond == NULL)
 			xs_out_fail(p, strstr(why ? why : "", "timeout") ||
@@ -563,6 +651,7 @@ xs_peers_free(struct xs *s)
 		s->peers = p->next;
 		if (p->timer != NULL)
 			s->x->host->timer_del(p->timer);
+		xs_dns_cancel(p->dns);
 		if (p->st != NULL) {
 			p->st->peer = NULL;
 			xs_stream_kill(p->st, "stopping");

@@ -264,6 +264,10 @@ xs_init(struct xc *x)
 	}
 	if ((v = h->option(x->inst, "peer")) != NULL && xs_parse_peers(s, v) == -1)
 		return -1;
+	if ((v = h->option(x->inst, "pin")) != NULL && xs_pin_parse(s, v) == -1)
+		return -1;
+	if (xs_dns_init(s, h->option(x->inst, "dns-server")) == -1)
+		return -1;
 	s->listen = h->option(x->inst, "listen");
 	if (s->listen == NULL || xs_parse_listen(s, s->listen) == -1)
 		return -1;

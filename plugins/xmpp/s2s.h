@@ -13,6 +13,8 @@
  *                 STARTTLS, SASL EXTERNAL or dialback, queue, bounce
  *   dialback.c    XEP-0185 dialback keys
  *   tls.c         OpenSSL contexts and peer certificate checks
+ *   pin.c         pinned peer certificates (`pin` option)
+ *   dns.c         SRV and A/AAAA lookups over UDP on the loop
  *
  * Everything runs on the core's loop thread.  libstrophe is used only for
  * its stanza objects (xmpp_stanza_t), so stanza-in.c and stanza-out.c map
@@ -42,6 +44,8 @@
 #define XS_STREAMS_MAX		512	/* inbound streams at once */
 #define XS_QUEUE_MAX		4096	/* stanzas waiting for one outbound stream */
 #define XS_DB_ID_MAX		1023	/* longest stream id we make a key for */
+#define XS_PINS_MAX		64	/* `pin` entries */
+#define XS_ADDRS_MAX		16	/* addresses tried per link set-up */
 
 #define XS_NS_STREAM	"http://etherx.jabber.org/streams"
 #define XS_NS_SERVER	"jabber:server"
@@ -73,6 +77,19 @@ struct xs_buf {
 
 struct xs;
 struct xs_peer;
+struct xs_dns;
+
+/* One address to connect an outbound stream to, with its text for logs. */
+struct xs_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char text[200];			/* host[address]:port */
+};
+
+/* The end of a lookup (dns.c): n addresses in the order to try them, or
+ * n = 0 and why.  Both borrowed for the call. */
+typedef void (*xs_dns_cb)(void *arg, const struct xs_addr *addrs, int n,
+    const char *why);
 
 /* One XML stream on one socket. */
 struct xs_stream {
@@ -104,6 +121,7 @@ struct xs_stream {
 	size_t top_bytes;		/* its size so far */
 	uint64_t fed, mark;		/* bytes given to expat; at the last event */
 	int failed;			/* stream error sent, ignore input */
+	int tcp_up;			/* outbound: the TCP connect completed */
 
 	struct xs_buf out;
 	char id[48];			/* stream id: ours (in) or the peer's (out) */
@@ -145,6 +163,11 @@ struct xs_peer {
 	struct imgw_timer *timer;	/* bounce off the stack */
 	const char *bounce_cond;	/* static; NULL: nothing to bounce */
 	char bounce_why[640];
+	/* where the stream goes: a `peer` route or DNS (dns.c) */
+	struct xs_dns *dns;		/* lookup running, or NULL */
+	struct xs_addr addrs[XS_ADDRS_MAX];
+	int naddrs, addr_next;		/* addr_next: the next one to try */
+	char last_why[640];		/* why the last address failed */
 };
 
 /* A dialback key to check with an authoritative server (we receive). */
@@ -164,6 +187,12 @@ struct xs_route {
 	unsigned short port;
 };
 
+/* A pinned certificate of a peer domain (`pin`, pin.c). */
+struct xs_pin {
+	char domain[XS_DOMAIN_MAX + 1];
+	unsigned char hash[32];		/* SHA-256 of SPKI or certificate */
+};
+
 struct xs {
 	struct xc *x;
 
@@ -180,6 +209,11 @@ struct xs {
 	int tls_verify;			/* refuse peers whose certificate fails */
 	int sasl_external;
 	unsigned char db_secret[32];	/* SHA-256 of the dialback secret */
+	struct xs_pin pins[XS_PINS_MAX];
+	int npins;
+	struct sockaddr_storage dns_addr;	/* the DNS server (dns.c) */
+	socklen_t dns_addr_len;
+	char dns_text[80];
 
 	/* run time */
 	SSL_CTX *srv_ctx, *cli_ctx;
@@ -260,5 +294,17 @@ void xs_tls_free(struct xs *s);
 SSL *xs_tls_new(struct xs *s, int fd, int server, const char *sni);
 int xs_tls_peer_ok(struct xs_stream *st, const char *domain, char *why,
     size_t whylen);
+
+/* dns.c */
+int xs_dns_init(struct xs *s, const char *server);
+struct xs_dns *xs_dns_start(struct xs *s, const char *domain, xs_dns_cb cb, void *arg);
+void xs_dns_cancel(struct xs_dns *d);
+
+/* pin.c */
+int xs_pin_parse(struct xs *s, const char *list);
+int xs_pin_has(const struct xs *s, const char *domain);
+int xs_pin_ok(const struct xs *s, const char *domain, X509 *cert, char *why,
+    size_t whylen);
+int xs_tls_pin_ok(struct xs_stream *st, const char *domain, char *why, size_t whylen);
 
 #endif /* IMGW_PLUGIN_XMPP_S2S_H */

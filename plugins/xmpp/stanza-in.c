@@ -401,6 +401,8 @@ xc_in_stanza(struct xc *x, xmpp_stanza_t *st)
 		xc_out_error_reply(x, st, cond, text);
 		goto out;
 	}
+	if (xc_subs_in(x, st, &ev))
+		goto out;	/* answered from what the gateway knows */
 	if (x->host->emit(x->inst, &ev, err, sizeof(err), trace) == -1) {
 		XC_COUNT(x, "stanzas-refused");
 		cond = xc_emit_condition(err, &text);
@@ -410,6 +412,7 @@ xc_in_stanza(struct xc *x, xmpp_stanza_t *st)
 		goto out;
 	}
 	XC_COUNT(x, "stanzas-in");
+	xc_subs_note(x, &ev, 1);
 	if (ev.kind != IMGW_EV_ERROR)
 		xc_ids_remember(x, ev.id, kind);
 out:

@@ -352,6 +352,8 @@ xc_out_event(struct xc *x, const struct imgw_event *ev, const char **condition_r
 		x->again = 1;
 		return IMGW_AGAIN;
 	}
+	if (xc_subs_out(x, ev))
+		return IMGW_OK;	/* answered from what the gateway knows */
 	if (ev->to == NULL || ev->from == NULL ||
 	    xc_addr_to_jid(x, ev->to, to, sizeof(to), &why) == -1) {
 		*condition_r = IMGW_ERR_ITEM_NOT_FOUND;
@@ -419,5 +421,6 @@ xc_out_event(struct xc *x, const struct imgw_event *ev, const char **condition_r
 		return IMGW_FAIL;
 	}
 	x->host->counter_add(x->inst, "stanzas-out", 1);
+	xc_subs_note(x, ev, 0);
 	return IMGW_OK;
 }

@@ -167,6 +167,31 @@ xs_tls_peer_ok(struct xs_stream *st, const char *domain, char *why, size_t whyle
 	    X509_check_host(cert, domain, 0, 0, NULL) == 1;
 	if (!ok)
 		snprintf(why, whylen, "the certificate does not name %s", domain);
+	else
+		ok = xs_pin_ok(st->s, domain, cert, why, whylen);
+	X509_free(cert);
+	return ok;
+}
+
+/*
+ * Non-zero when `domain` has no pin, or the stream runs TLS and the peer's
+ * certificate matches a pin of it (chain and names not looked at: for
+ * tls-verify = no, where a pin is the only check).
+ */
+int
+xs_tls_pin_ok(struct xs_stream *st, const char *domain, char *why, size_t whylen)
+{
+	X509 *cert;
+	int ok;
+
+	if (!xs_pin_has(st->s, domain))
+		return 1;
+	if (st->ssl == NULL || !st->tls_done) {
+		snprintf(why, whylen, "%s is pinned: TLS is required", domain);
+		return 0;
+	}
+	cert = SSL_get1_peer_certificate(st->ssl);
+	ok = xs_pin_ok(st->s, domain, cert, why, whylen);
 	X509_free(cert);
 	return ok;
 }

@@ -114,6 +114,18 @@ static const struct imgw_option xc_options[] = {
 		.help = "s2s: PEM CA file for peer certificates (default: system store)",
 	},
 	{
+		.name = "dns-server",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: DNS server for SRV and A/AAAA lookups, numeric HOST[:PORT] "
+		    "(default: the first nameserver of /etc/resolv.conf)",
+	},
+	{
+		.name = "pin",
+		.type = IMGW_OPT_STRING,
+		.help = "s2s: pinned peer certificates DOMAIN=sha256:VALUE ... (SHA-256 "
+		    "of the key (SPKI) or certificate, base64 or hex)",
+	},
+	{
 		.name = "tls-verify",
 		.type = IMGW_OPT_BOOL,
 		.def = "yes",
@@ -299,11 +311,21 @@ static int
 xc_start(void *priv)
 {
 	struct xc *x = priv;
+	int later;
 
-	if (x->s2s != NULL)
-		return xs_start(x);	/* ready at once: links open on demand */
-	/* host->ready follows when the handshake succeeds (conn.c) */
-	return xc_conn_start(x);
+	if (x->s2s != NULL) {
+		/* ready at once: links open on demand; until the stored
+		 * subscriptions are read, subscribes and probes cross */
+		if (xc_subs_start(x, NULL) == -1)
+			return -1;
+		return xs_start(x);
+	}
+	/* the component connects once the stored subscriptions are known,
+	 * so that the first stanzas are answered from them; host->ready
+	 * follows when the handshake succeeds (conn.c) */
+	if ((later = xc_subs_start(x, xc_conn_go)) == -1)
+		return -1;
+	return xc_conn_start(x, later);
 }
 
 static int
@@ -318,6 +340,7 @@ xc_stop(void *priv)
 	struct xc *x = priv;
 
 	x->again = 0;
+	xc_subs_stop(x);
 	if (x->s2s != NULL) {
 		xs_stop(x);
 		return;
@@ -333,6 +356,7 @@ xc_fini(void *priv)
 	xs_fini(x);		/* streams hold stanzas of the context */
 	xc_conn_free(x);
 	xc_outq_free(x);
+	xc_subs_free(x);
 	free(x->component);
 	free(x);
 }

@@ -12,6 +12,8 @@
  *   stanza-out.c  events -> stanzas; stanza errors; ids of stanzas we emitted
  *   disco.c       iq addressed to the component domain: disco#info,
  *                 disco#items, ping
+ *   subs.c        subscriptions kept in the store (ABI 1.1), last presences:
+ *                 subscribes and probes the gateway answers itself
  *   s2s*.c, dialback.c, tls.c   server-to-server mode (s2s.h)
  *
  * libstrophe's names start with xmpp_; ours start with xc_.  Everything runs
@@ -30,8 +32,8 @@
 #define XC_JID_PART_MAX		1023	/* RFC 7622: bytes per JID part */
 #define XC_JID_MAX		(3 * XC_JID_PART_MAX + 3)
 #define XC_TICK_MS		250	/* libstrophe's timed handlers */
-#define XC_ACK_DELAY_MS		20	/* coalesce stanzas before a barrier */
-#define XC_ACK_BATCH		64	/* stanzas that force a barrier at once */
+#define XC_ACK_DELAY_MS		5	/* coalesce stanzas before a barrier */
+#define XC_ACK_BATCH		32	/* stanzas that force a barrier at once */
 #define XC_ACK_TIMEOUT_MS	30000	/* unanswered barrier: the link is dead */
 #define XC_IDLE_PING_MS		60000	/* barrier on an idle stream */
 #define XC_OUTQ_MAX		4096	/* unconfirmed stanzas before AGAIN */
@@ -76,6 +78,7 @@ struct xc_id {
 };
 
 struct xs;	/* s2s.h */
+struct xc_subs;	/* subs.c */
 
 struct xc {
 	struct imgw_instance *inst;
@@ -125,6 +128,9 @@ struct xc {
 	int (*s2s_send)(struct xc *x, xmpp_stanza_t *st);
 	int (*s2s_is_local)(const struct xc *x, const char *domain, size_t n);
 
+	/* subscriptions and last presences (subs.c); NULL before start */
+	struct xc_subs *subs;
+
 	/* ids of stanzas we emitted (stanza-out.c) */
 	struct xc_id ids[XC_IDS];
 	size_t ids_next;
@@ -137,7 +143,8 @@ struct xc {
 
 /* conn.c */
 int xc_conn_setup(struct xc *x);
-int xc_conn_start(struct xc *x);
+int xc_conn_start(struct xc *x, int later);
+void xc_conn_go(struct xc *x);
 void xc_conn_stop(struct xc *x);
 void xc_conn_free(struct xc *x);
 void xc_conn_kick(struct xc *x);
@@ -180,6 +187,14 @@ const char *xc_error_type(const char *condition);
 int xc_condition_known(const char *condition);
 xmpp_stanza_t *xc_child_text(xmpp_ctx_t *ctx, const char *name, const char *ns,
     const char *text);
+
+/* subs.c */
+int xc_subs_start(struct xc *x, void (*loaded_cb)(struct xc *x));
+void xc_subs_stop(struct xc *x);
+void xc_subs_free(struct xc *x);
+int xc_subs_in(struct xc *x, xmpp_stanza_t *st, const struct imgw_event *ev);
+int xc_subs_out(struct xc *x, const struct imgw_event *ev);
+void xc_subs_note(struct xc *x, const struct imgw_event *ev, int inbound);
 
 /* disco.c */
 void xc_disco_iq(struct xc *x, xmpp_stanza_t *iq);

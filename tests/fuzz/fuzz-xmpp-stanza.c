@@ -2,7 +2,7 @@
  * libFuzzer target: the xmpp connector's inbound path, stanza -> event.
  *
  * The connector's own sources (plugins/xmpp/stanza-in.c, jid.c,
- * stanza-out.c, disco.c, outq.c) are compiled in unchanged; conn.c (the
+ * stanza-out.c, disco.c, outq.c, subs.c) are compiled in unchanged; conn.c (the
  * socket and libstrophe's loop) is replaced by three stubs below, and the
  * core by a fake host table whose emit validates each event with the
  * core's real ev_copy (core/ev.c, address.c, util.c) and keeps it.
@@ -387,6 +387,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(fz_x.ids, 0, sizeof(fz_x.ids));
 	fz_x.ids_next = 0;
+	/* subscriptions from scratch (no store in the fake host: in memory),
+	 * so that one input's subscribed does not make the next input's
+	 * subscribe an answer instead of an event */
+	xc_subs_free(&fz_x);
+	if (xc_subs_start(&fz_x, NULL) == -1)
+		abort();
 	seq0 = fz_x.out_seq;
 	fz_nevents = 0;
 	xc_in_stanza_cb(NULL, st, &fz_x);

@@ -36,7 +36,7 @@ if "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined \
     "$srcdir/tests/fuzz/fuzz-xmpp-stanza.c" \
     "$srcdir/plugins/xmpp/stanza-in.c" "$srcdir/plugins/xmpp/jid.c" \
     "$srcdir/plugins/xmpp/stanza-out.c" "$srcdir/plugins/xmpp/disco.c" \
-    "$srcdir/plugins/xmpp/outq.c" \
+    "$srcdir/plugins/xmpp/outq.c" "$srcdir/plugins/xmpp/subs.c" \
     "$srcdir/core/ev.c" "$srcdir/core/address.c" "$srcdir/core/util.c" \
     $(pkg-config --libs libstrophe) -o "$bin" >"$work/build.log" 2>&1; then
 	echo "ok 1 - fuzz-xmpp-stanza builds with $CLANG (-fsanitize=fuzzer,address,undefined)"

@@ -18,6 +18,7 @@ malformed XML, oversized stanzas.
 """
 
 import base64
+import hashlib
 import os
 import socket
 import ssl
@@ -83,10 +84,12 @@ class Pki:
             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         return name
 
-    def cert(self, domain, ca=None):
-        """(cert, key) for domain signed by ca (default: the good CA)."""
+    def cert(self, domain, ca=None, tag=""):
+        """(cert, key) for domain signed by ca (default: the good CA); a
+        different tag makes another certificate (and key) for the same
+        domain and CA."""
         ca = ca or self.ca
-        base = self.p("%s-%s" % (domain, ca))
+        base = self.p("%s-%s%s" % (domain, ca, tag))
         if os.path.exists(base + ".crt"):
             return base + ".crt", base + ".key"
         run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -101,6 +104,21 @@ class Pki:
             "-days", "2", "-extfile", base + ".ext")
         os.chmod(base + ".key", 0o644)
         return base + ".crt", base + ".key"
+
+    def spki_pin(self, crt):
+        """sha256:BASE64 of the certificate's public key (SPKI)."""
+        pub = subprocess.run(["openssl", "x509", "-in", crt, "-pubkey", "-noout"],
+                             capture_output=True, check=True, timeout=30).stdout
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                             capture_output=True, check=True, timeout=30).stdout
+        return "sha256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+    def cert_pin(self, crt):
+        """sha256:HEX with colons of the whole certificate (DER)."""
+        der = subprocess.run(["openssl", "x509", "-in", crt, "-outform", "DER"],
+                             capture_output=True, check=True, timeout=30).stdout
+        h = hashlib.sha256(der).hexdigest().upper()
+        return "sha256:" + ":".join(h[i:i + 2] for i in range(0, len(h), 2))
 
     def ca_file(self, ca=None):
         return self.p((ca or self.ca) + ".crt")

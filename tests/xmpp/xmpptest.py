@@ -474,6 +474,11 @@ class Client:
             self.expect(lambda e: e.get("id") == "roster1", timeout)
         if presence:
             self.send("<presence/>")
+            # a server handles one session's stanzas in order: once this
+            # iq is answered, the presence is in effect (ejabberd stored a
+            # message racing it offline)
+            self.send("<iq type='get' id='sync1'><query xmlns='jabber:iq:roster'/></iq>")
+            self.expect(lambda e: e.get("id") == "sync1", timeout)
         test.clients.append(self)
 
     def _open(self):
