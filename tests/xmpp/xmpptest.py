@@ -478,7 +478,14 @@ class Client:
             # iq is answered, the presence is in effect (ejabberd stored a
             # message racing it offline)
             self.send("<iq type='get' id='sync1'><query xmlns='jabber:iq:roster'/></iq>")
-            self.expect(lambda e: e.get("id") == "sync1", timeout)
+            # what arrives meanwhile (offline messages) stays to be read
+            early = []
+            while True:
+                el = self._next(timeout)
+                if el is None or el.get("id") == "sync1":
+                    break
+                early.append(el)
+            self.queue[0:0] = early
         test.clients.append(self)
 
     def _open(self):
