@@ -1,0 +1,306 @@
+/*
+ * The subscription table and what both directions share: dialogs (RFC
+ * 3261 12, RFC 6665 4.1/4.2), sending SUBSCRIBE and NOTIFY inside them,
+ * timers.
+ *
+ * The table is a list: subscriptions are few next to messages, and each
+ * lookup is one walk (max-subscriptions bounds it).  Answers to requests
+ * a subscription sent find it again by id, never by pointer, since the
+ * subscription may be gone by then.
+ *
+ * Requests inside a dialog go to the next hop of the SIP party's domain
+ * (the static route), with the remote target as Request-URI; without a
+ * route, to the remote target's own host when it is numeric.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sip.h"
+
+struct sip_sub *
+sip_sub_new(struct sipc *sc, enum sip_sub_dir dir, const char *watcher,
+    const char *presentity)
+{
+	struct sip_sub *s;
+	char uri[SIP_URI_MAX], tag[24];
+
+	if (sc->nsubs >= sc->max_subs || (s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->sc = sc;
+	s->id = ++sc->next_sub_id;
+	s->dir = dir;
+	s->watcher = strdup(watcher);
+	s->presentity = strdup(presentity);
+	sip_msg_tag(tag, sizeof(tag));
+	s->ltag = strdup(tag);
+	s->lcseq = 1;
+	s->next = sc->subs;
+	if (sc->subs != NULL)
+		sc->subs->prev = s;
+	sc->subs = s;
+	sc->nsubs++;
+	if (s->watcher == NULL || s->presentity == NULL || s->ltag == NULL)
+		goto fail;
+	/* our URI is our party's: the watcher for OUT, the presentity for IN */
+	if (sip_addr_to_uri(dir == SIP_SUB_OUT ? watcher : presentity, uri,
+	    sizeof(uri)) == -1 || (s->luri = strdup(uri)) == NULL)
+		goto fail;
+	if (sip_addr_to_uri(dir == SIP_SUB_OUT ? presentity : watcher, uri,
+	    sizeof(uri)) == -1 || (s->ruri = strdup(uri)) == NULL)
+		goto fail;
+	SIPC_COUNT(sc, dir == SIP_SUB_OUT ? "subscriptions-out" : "subscriptions-in");
+	return s;
+fail:
+	sip_sub_free(s);
+	return NULL;
+}
+
+void
+sip_sub_free(struct sip_sub *s)
+{
+	struct sipc *sc = s->sc;
+
+	if (!sc->stopping)
+		sip_sub_unstore(s);	/* it really ends */
+	if (s->timer != NULL)
+		sc->host->timer_del(s->timer);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		sc->subs = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	sc->nsubs--;
+	free(s->watcher);
+	free(s->presentity);
+	free(s->callid);
+	free(s->ltag);
+	free(s->rtag);
+	free(s->luri);
+	free(s->ruri);
+	free(s->target);
+	free(s->sub_evid);
+	free(s->pidf);
+	free(s);
+}
+
+/* At stop: free every subscription but keep the stored ones stored. */
+void
+sip_sub_free_all(struct sipc *sc)
+{
+	int was = sc->stopping;
+
+	sc->stopping = 1;
+	while (sc->subs != NULL)
+		sip_sub_free(sc->subs);
+	sc->stopping = was;
+}
+
+struct sip_sub *
+sip_sub_find(struct sipc *sc, enum sip_sub_dir dir, const char *watcher,
+    const char *presentity)
+{
+	struct sip_sub *s;
+
+	for (s = sc->subs; s != NULL; s = s->next)
+		if (s->dir == dir && !s->fetch && imgw_addr_bare_eq(s->watcher, watcher) &&
+		    imgw_addr_bare_eq(s->presentity, presentity))
+			return s;
+	return NULL;
+}
+
+struct sip_sub *
+sip_sub_by_dialog(struct sipc *sc, enum sip_sub_dir dir, const char *callid,
+    const char *ltag)
+{
+	struct sip_sub *s;
+
+	if (callid == NULL || ltag == NULL)
+		return NULL;
+	for (s = sc->subs; s != NULL; s = s->next)
+		if (s->dir == dir && s->callid != NULL &&
+		    strcmp(s->callid, callid) == 0 && strcmp(s->ltag, ltag) == 0)
+			return s;
+	return NULL;
+}
+
+struct sip_sub *
+sip_sub_by_id(struct sipc *sc, uint64_t id)
+{
+	struct sip_sub *s;
+
+	for (s = sc->subs; s != NULL; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+/* The Call-ID of m as one string (the caller frees it). */
+char *
+sip_sub_callid(const osip_message_t *m)
+{
+	char *cid = NULL, *copy;
+
+	if (m->call_id == NULL || osip_call_id_to_str(m->call_id, &cid) != 0)
+		return NULL;
+	copy = strdup(cid);
+	osip_free(cid);
+	return copy;
+}
+
+/* Expires header of m (RFC 3261 20.19), or def. */
+int
+sip_sub_expires(const osip_message_t *m, int def)
+{
+	const char *v = sip_msg_header(m, "expires", NULL);
+	char *end;
+	long n;
+
+	if (v == NULL)
+		return def;
+	n = strtol(v, &end, 10);
+	if (end == v || n < 0 || n > 86400 * 7)
+		return def;
+	return (int)n;
+}
+
+/* Emit a presence-subscription event; a refusal is logged and counted. */
+void
+sip_sub_emit(struct sipc *sc, enum imgw_kind kind, const char *from,
+    const char *to, const char *id)
+{
+	struct imgw_event ev;
+	char err[160];
+
+	imgw_event_init(&ev, kind);
+	ev.from = from;
+	ev.to = to;
+	ev.id = id;
+	if (sc->host->emit(sc->inst, &ev, err, sizeof(err), NULL) == -1) {
+		SIPC_COUNT(sc, "emit-refused");
+		SIPC_LOG(sc, IMGW_LOG_INFO, "%s from %s to %s refused: %s",
+		    imgw_kind_name(kind), from, to, err);
+	}
+}
+
+/* Where requests of s go. */
+static int
+sip_sub_dest(struct sip_sub *s, struct sip_taddr *ta)
+{
+	const char *party = s->dir == SIP_SUB_OUT ? s->presentity : s->watcher;
+	struct imgw_addr_parts ap;
+	const struct sip_route *r;
+	char dom[1024];
+	osip_uri_t *u = NULL;
+	int rc = -1;
+
+	if (imgw_addr_split(party, &ap) == 0 && ap.domain_len < sizeof(dom)) {
+		memcpy(dom, ap.domain, ap.domain_len);
+		dom[ap.domain_len] = '\0';
+		if ((r = sip_opt_route(s->sc, dom)) != NULL &&
+		    strlen(dom) < sizeof(ta->name)) {
+			*ta = r->ta;
+			memcpy(ta->name, dom, strlen(dom) + 1);	/* RFC 5922 */
+			return 0;
+		}
+	}
+	if (s->target == NULL || osip_uri_init(&u) != 0)
+		return -1;
+	if (osip_uri_parse(u, s->target) == 0 && u->host != NULL) {
+		osip_uri_param_t *tp = NULL;
+		char hp[SIP_HOST_MAX + 16];
+		int proto = SIP_PROTO_UDP;
+
+		/* the target's transport parameter (RFC 3261 19.1.1) */
+		if (osip_uri_uparam_get_byname(u, "transport", &tp) == 0 && tp &&
+		    tp->gvalue != NULL)
+			proto = strcasecmp(tp->gvalue, "tcp") == 0 ? SIP_PROTO_TCP :
+			    strcasecmp(tp->gvalue, "tls") == 0 ? SIP_PROTO_TLS :
+			    SIP_PROTO_UDP;
+		snprintf(hp, sizeof(hp), strchr(u->host, ':') ? "[%s]:%s" : "%s:%s",
+		    u->host, u->port ? u->port : proto == SIP_PROTO_TLS ? "5061" : "5060");
+		rc = sip_net_hostport(hp, proto, ta);
+	}
+	osip_uri_free(u);
+	return rc;
+}
+
+/*
+ * Send `method` (SUBSCRIBE or NOTIFY) in s's dialog (a new one when s has
+ * no Call-ID yet).  expires >= 0 adds Expires; substate adds
+ * Subscription-State; ctype/body a body.  The answer goes to cb with a
+ * pend naming s by id.  0, or -1.
+ */
+int
+sip_sub_send(struct sip_sub *s, const char *method, int expires,
+    const char *substate, const char *ctype, const char *body,
+    enum imgw_kind kind, sip_response_cb cb)
+{
+	struct sipc *sc = s->sc;
+	struct sip_taddr ta;
+	struct sip_pend *p;
+	osip_message_t *m;
+	char tag[24], contact[SIP_HOST_MAX + 64], num[16];
+
+	if (sip_sub_dest(s, &ta) == -1) {
+		SIPC_LOG(sc, IMGW_LOG_INFO, "%s for %s: no route", method,
+		    s->dir == SIP_SUB_OUT ? s->presentity : s->watcher);
+		return -1;
+	}
+	s->proto = ta.proto;
+	if (s->callid == NULL) {
+		sip_msg_tag(tag, sizeof(tag));
+		snprintf(contact, sizeof(contact), "%s@%s", tag, sc->adv_host);
+		if ((s->callid = strdup(contact)) == NULL)
+			return -1;
+	}
+	if ((m = sip_msg_request(method, s->target ? s->target : s->ruri, s->luri,
+	    s->ltag, s->ruri, s->callid, ++s->lcseq)) == NULL)
+		return -1;
+	if (s->rtag != NULL)
+		osip_to_set_tag(m->to, osip_strdup(s->rtag));
+	snprintf(contact, sizeof(contact), "<sip:imgw@%s%s%s:%d%s>",
+	    strchr(sc->adv_host, ':') ? "[" : "", sc->adv_host,
+	    strchr(sc->adv_host, ':') ? "]" : "", sip_stack_adv_port(sc->st),
+	    ta.proto == SIP_PROTO_TCP ? ";transport=tcp" :
+	    ta.proto == SIP_PROTO_TLS ? ";transport=tls" : "");
+	osip_message_set_contact(m, contact);
+	osip_message_set_header(m, "Event", "presence");
+	if (expires >= 0) {
+		snprintf(num, sizeof(num), "%d", expires);
+		osip_message_set_header(m, "Expires", num);
+	}
+	if (strcmp(method, "SUBSCRIBE") == 0)
+		osip_message_set_header(m, "Accept", "application/pidf+xml");
+	if (substate != NULL)
+		osip_message_set_header(m, "Subscription-State", substate);
+	if (body != NULL && sip_msg_set_body(m, ctype, body, strlen(body)) == -1) {
+		osip_message_free(m);
+		return -1;
+	}
+	if ((p = sip_pend_new(sc, kind, s->watcher, s->presentity, NULL, NULL)) == NULL) {
+		osip_message_free(m);
+		return -1;
+	}
+	p->sub_id = s->id;
+	p->expires = expires;
+	if (sip_stack_request(sc->st, m, &ta, cb, p) == -1) {
+		sip_pend_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* (Re)arm s's one timer. */
+int
+sip_sub_timer(struct sip_sub *s, unsigned ms, imgw_timer_cb cb)
+{
+	if (s->timer != NULL) {
+		s->sc->host->timer_del(s->timer);
+		s->timer = NULL;
+	}
+	s->timer = s->sc->host->timer_add(s->sc->inst, ms, cb, s);
+	return s->timer ? 0 : -1;
+}

@@ -1,0 +1,233 @@
+/*
+ * Transport specs and trusted networks.
+ *
+ *   udp:HOST:PORT  tcp:HOST:PORT  tls:HOST:PORT  (HOST numeric, [V6] in
+ *   brackets, "*" for any IPv4 address, or "localhost")
+ *   NET/BITS or a plain address (a host network)
+ *
+ * Nothing here resolves names: it runs in init, and resolving would block
+ * the core's loop.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sipstack-internal.h"
+
+static int
+sip_net_port(const char *s, unsigned *port_r)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > 65535)
+			return -1;
+	}
+	*port_r = (unsigned)v;
+	return 0;
+}
+
+/* "HOST:PORT" (or "[V6]:PORT") into ta with the given proto. */
+int
+sip_net_hostport(const char *hp, int proto, struct sip_taddr *ta)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ta->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ta->ss;
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon, *end;
+	unsigned port;
+	size_t n;
+	int v6 = 0;
+
+	if (*hp == '[') {
+		if ((end = strchr(hp, ']')) == NULL || end[1] != ':')
+			return -1;
+		hp++;
+		colon = end + 1;
+		v6 = 1;
+	} else {
+		if ((colon = strrchr(hp, ':')) == NULL)
+			return -1;
+		end = colon;
+	}
+	n = (size_t)(end - hp);
+	if (n >= sizeof(host))
+		return -1;
+	memcpy(host, hp, n);
+	host[n] = '\0';
+	if (sip_net_port(colon + 1, &port) == -1)
+		return -1;
+	memset(ta, 0, sizeof(*ta));
+	ta->proto = proto;
+	if (v6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((in_port_t)port);
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -1;
+		ta->len = sizeof(*sin6);
+		return 0;
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((in_port_t)port);
+	if (strcmp(host, "*") == 0 || host[0] == '\0')
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (strcmp(host, "localhost") == 0)
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		return -1;
+	ta->len = sizeof(*sin);
+	return 0;
+}
+
+int
+sip_net_taddr(const char *spec, struct sip_taddr *ta, const char **why_r)
+{
+	int proto;
+
+	if (strncmp(spec, "udp:", 4) == 0)
+		proto = SIP_PROTO_UDP;
+	else if (strncmp(spec, "tcp:", 4) == 0)
+		proto = SIP_PROTO_TCP;
+	else if (strncmp(spec, "tls:", 4) == 0)
+		proto = SIP_PROTO_TLS;
+	else {
+		*why_r = "want udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT";
+		return -1;
+	}
+	if (sip_net_hostport(spec + 4, proto, ta) == -1) {
+		*why_r = "HOST must be a numeric address, [IPV6], * or localhost, "
+		    "PORT 0..65535";
+		return -1;
+	}
+	return 0;
+}
+
+int
+sip_net_cidr(const char *spec, struct sip_net *n)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(spec, '/');
+	size_t len = slash ? (size_t)(slash - spec) : strlen(spec);
+	unsigned bits, max;
+	char *end;
+	unsigned long v;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, spec, len);
+	buf[len] = '\0';
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, buf, n->addr) == 1) {
+		n->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, n->addr) == 1) {
+		n->family = AF_INET6;
+		max = 128;
+	} else {
+		return -1;
+	}
+	bits = max;
+	if (slash != NULL) {
+		if (slash[1] < '0' || slash[1] > '9')
+			return -1;
+		v = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || v > max)
+			return -1;
+		bits = (unsigned)v;
+	}
+	n->bits = bits;
+	return 0;
+}
+
+static int
+sip_net_prefix_eq(const unsigned char *a, const unsigned char *b, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+	unsigned char mask;
+
+	if (memcmp(a, b, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (unsigned char)(0xff << (8 - rest));
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+/* Non-zero when sa is inside one of nets.  An IPv4-mapped IPv6 source
+ * is compared as IPv4. */
+int
+sip_net_match(const struct sip_net *nets, size_t n, const struct sockaddr *sa)
+{
+	const unsigned char *a;
+	unsigned char v4[4];
+	int family = sa->sa_family;
+	size_t i;
+
+	if (family == AF_INET) {
+		a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (family == AF_INET6) {
+		a = (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+			memcpy(v4, a + 12, 4);
+			a = v4;
+			family = AF_INET;
+		}
+	} else {
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (nets[i].family == family &&
+		    sip_net_prefix_eq(nets[i].addr, a, nets[i].bits))
+			return 1;
+	return 0;
+}
+
+int
+sip_net_ntop(const struct sockaddr *sa, char *buf, size_t len, int *port_r)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+
+		if (inet_ntop(AF_INET, &s->sin_addr, buf, (socklen_t)len) == NULL)
+			return -1;
+		*port_r = ntohs(s->sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+
+		if (inet_ntop(AF_INET6, &s->sin6_addr, buf, (socklen_t)len) == NULL)
+			return -1;
+		*port_r = ntohs(s->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
+int
+sip_net_same(const struct sockaddr_storage *a, socklen_t alen,
+    const struct sockaddr_storage *b, socklen_t blen)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return alen == blen && memcmp(a, b, alen) == 0;
+}

@@ -1,0 +1,335 @@
+"""Helpers for the SIP connector's tests (tests/sip/t-*.py).
+
+Builds on tests/integration/imgwtest.py: a gateway with a jsonl community
+(corp.example, local) and a sip community (sip.example), a raw SIP
+endpoint speaking UDP or TCP from Python, and sipp runs bounded in time.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import imgwtest as T
+
+SRCDIR = os.environ.get("IMGW_SRCDIR", ".")
+SCEN = os.path.join(SRCDIR, "tests", "sip")
+SIPP = shutil.which("sipp")
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def free_port_both():
+    """A port free for both UDP and TCP on 127.0.0.1 (a moment ago)."""
+    for _ in range(50):
+        p = T.free_port()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+    raise RuntimeError("no free port")
+
+
+class SipGateway(T.Gateway):
+    """imgwd whose sip community's `listen` is not a jsonl-style address:
+    wait for the control socket and jsonl listeners, then for an OPTIONS
+    answer from the SIP side."""
+
+    sip_port = None
+
+    def wait_ready(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        todo = ["unix:" + self.sock]
+        for name, keys in self.sections().items():
+            if name.startswith("community ") and keys.get("connector") == "jsonl":
+                todo.append(keys["listen"])
+        while todo:
+            if self.proc.poll() is not None:
+                raise RuntimeError("imgwd exited with %r while starting"
+                                   % self.proc.returncode)
+            if time.monotonic() > deadline:
+                raise T.Timeout("imgwd not ready: %s waits" % todo[0])
+            if T.probe_addr(todo[0]):
+                todo.pop(0)
+            else:
+                time.sleep(0.02)
+        if self.sip_port:
+            ep = Endpoint("udp")
+            try:
+                while time.monotonic() < deadline:
+                    ep.send(request("OPTIONS", "sip:gw@sip.example", ep,
+                                    frm="probe@sip.example", to="gw@sip.example"),
+                            self.sip_port)
+                    if ep.recv(0.2) is not None:
+                        return
+                raise T.Timeout("imgwd's SIP side does not answer OPTIONS")
+            finally:
+                ep.close()
+
+
+def gateway(t, sip_extra=None, port=None, start=True):
+    """A gateway with corp (jsonl, local) and sipc (sip) communities."""
+    port = port or free_port_both()
+    jport = T.free_port()
+    sip = {
+        "connector": "sip", "domains": "sip.example",
+        "listen": "udp:127.0.0.1:%d tcp:127.0.0.1:%d" % (port, port),
+        "trusted": "127.0.0.1/32",
+    }
+    sip.update(sip_extra or {})
+    conf = {
+        "community corp": {
+            "connector": "jsonl", "local": True, "domains": "corp.example",
+            "listen": "tcp:127.0.0.1:%d" % jport,
+        },
+        "community sipc": sip,
+    }
+    gw = SipGateway(t, conf)
+    gw.sip_port = port
+    t.gateways.append(gw)
+    if start:
+        gw.start()
+    return gw
+
+
+_seq = [0]
+
+
+def request(method, ruri, ep, frm="bob@sip.example", to=None, body=b"",
+            ctype="text/plain;charset=UTF-8", headers=(), callid=None,
+            cseq=1, branch=None):
+    """Bytes of a SIP request from endpoint ep."""
+    _seq[0] += 1
+    to = to or ruri.split(":", 1)[1]
+    branch = branch or "z9hG4bK-t%d-%d" % (os.getpid(), _seq[0])
+    callid = callid or "c%d-%d@127.0.0.1" % (os.getpid(), _seq[0])
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    lines = [
+        "%s %s SIP/2.0" % (method, ruri),
+        "Via: SIP/2.0/%s 127.0.0.1:%d;branch=%s;rport" % (ep.proto.upper(), ep.port, branch),
+        "Max-Forwards: 70",
+        "From: <sip:%s>;tag=f%d" % (frm, _seq[0]),
+        "To: <sip:%s>" % to,
+        "Call-ID: %s" % callid,
+        "CSeq: %d %s" % (cseq, method),
+    ]
+    lines += list(headers)
+    if body:
+        lines.append("Content-Type: %s" % ctype)
+    lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+
+
+class Endpoint:
+    """A raw SIP endpoint on 127.0.0.1 (or `host`) over UDP or TCP."""
+
+    def __init__(self, proto="udp", host="127.0.0.1"):
+        self.proto = proto
+        self.buf = b""
+        if proto == "udp":
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.s.bind((host, 0))
+        else:
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.s.bind((host, 0))
+        self.port = self.s.getsockname()[1]
+        self.connected = False
+
+    def close(self):
+        self.s.close()
+
+    def send(self, data, port):
+        if self.proto == "udp":
+            self.s.sendto(data, ("127.0.0.1", port))
+            return
+        if not self.connected:
+            self.s.connect(("127.0.0.1", port))
+            self.connected = True
+        self.s.sendall(data)
+
+    def recv(self, timeout=3):
+        """One message as (status or method, headers dict, body), or None."""
+        deadline = time.monotonic() + timeout
+        if self.proto == "udp":
+            self.s.settimeout(timeout)
+            try:
+                data = self.s.recv(70000)
+            except (socket.timeout, OSError):
+                return None
+            return parse(data)
+        while True:
+            m = re.search(rb"\r\n\r\n", self.buf)
+            if m:
+                head = self.buf[:m.end()]
+                cl = re.search(rb"(?im)^(content-length|l)\s*:\s*(\d+)", head)
+                n = m.end() + (int(cl.group(2)) if cl else 0)
+                if len(self.buf) >= n:
+                    data, self.buf = self.buf[:n], self.buf[n:]
+                    return parse(data)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.s.settimeout(left)
+            try:
+                d = self.s.recv(65536)
+            except (socket.timeout, OSError):
+                return None
+            if not d:
+                return None
+            self.buf += d
+
+
+def parse(data):
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("utf-8", "replace").split("\r\n")
+    first = lines[0]
+    hdrs = {}
+    for l in lines[1:]:
+        if ":" in l:
+            k, v = l.split(":", 1)
+            hdrs.setdefault(k.strip().lower(), v.strip())
+    if first.startswith("SIP/2.0 "):
+        kind = int(first.split()[1])
+    else:
+        kind = first.split(" ", 1)[0]
+    return kind, hdrs, body
+
+
+def answer(msg, code, reason="Answer"):
+    """Bytes of a response to a parsed request msg (kind, hdrs, body)."""
+    _, h, _ = msg
+    lines = ["SIP/2.0 %d %s" % (code, reason), "Via: " + h["via"],
+             "From: " + h["from"], "To: " + h["to"] + ";tag=uas1",
+             "Call-ID: " + h["call-id"], "CSeq: " + h["cseq"],
+             "Content-Length: 0"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def sipp(t, scenario, port, proto="udp", keys=None, extra=(), timeout=20,
+         local_port=None, background=False, code=None):
+    """Run sipp against 127.0.0.1:port (UAC) or as a UAS (no port);
+    returns (rc, output) or the Popen when background.  code: a copy of
+    the scenario answering with that status instead of 200."""
+    path = os.path.join(SCEN, scenario)
+    if code is not None:
+        with open(path) as f:
+            text = f.read().replace("SIP/2.0 200 Answer", "SIP/2.0 %d Answer" % code)
+        path = t.path("%d-%s" % (code, scenario))
+        with open(path, "w") as f:
+            f.write(text)
+    cmd = [SIPP, "-sf", path, "-i", "127.0.0.1",
+           "-nostdin", "-timeout", "%ds" % timeout, "-timeout_error",
+           "-trace_err", "-error_file", t.path("sipp-%s.err" % scenario)]
+    cmd += ["-t", "u1" if proto == "udp" else "t1"]
+    if local_port:
+        cmd += ["-p", str(local_port)]
+    for k, v in (keys or {}).items():
+        cmd += ["-key", k, str(v)]
+    cmd += list(extra)
+    if port:
+        cmd += ["127.0.0.1:%d" % port]
+    if background:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=t.dir)
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=timeout + 10, cwd=t.dir)
+    return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def sipp_errors(t, scenario):
+    try:
+        with open(t.path("sipp-%s.err" % scenario)) as f:
+            return f.read()[-2000:]
+    except OSError:
+        return ""
+
+
+KAMAILIO = shutil.which("kamailio") or (
+    "/usr/sbin/kamailio" if os.path.exists("/usr/sbin/kamailio") else None)
+KAM_DBTEXT = "/usr/share/kamailio/dbtext/kamailio"
+KAM_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+
+
+def kamailio_missing():
+    """Why a Kamailio presence server cannot run here, or None."""
+    if KAMAILIO is None:
+        return "kamailio is not installed (apt-get install kamailio)"
+    for m in ("presence.so", "presence_xml.so", "db_text.so"):
+        if not os.path.exists(os.path.join(KAM_MODULES, m)):
+            return "%s missing (apt-get install kamailio-presence-modules)" % m
+    return None
+
+
+class Kamailio:
+    """A private Kamailio presence server (tests/sip/kamailio.cfg.in) on
+    127.0.0.1:port, UDP and TCP, db_text tables in its own folder."""
+
+    def __init__(self, t, port=None):
+        self.t = t
+        self.port = port or free_port_both()
+        self.dir = t.path("kamailio")
+        os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
+        for tab in ("version", "presentity", "active_watchers", "watchers",
+                    "xcap", "pua"):
+            shutil.copy(os.path.join(KAM_DBTEXT, tab), os.path.join(self.dir, "db"))
+        with open(os.path.join(SCEN, "kamailio.cfg.in")) as f:
+            cfg = f.read().replace("@PORT@", str(self.port)).replace("@DIR@", self.dir)
+        self.cfg = os.path.join(self.dir, "kamailio.cfg")
+        with open(self.cfg, "w") as f:
+            f.write(cfg)
+        self.pidfile = os.path.join(self.dir, "kamailio.pid")
+        self.log_path = os.path.join(self.dir, "kamailio.log")
+        self.proc = None
+
+    def start(self, timeout=15):
+        self.log_fp = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [KAMAILIO, "-f", self.cfg, "-P", self.pidfile, "-DD", "-E"],
+            stdin=subprocess.DEVNULL, stdout=self.log_fp, stderr=self.log_fp)
+        ep = Endpoint("udp")
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("kamailio exited: %s" % self.log()[-2000:])
+                ep.send(request("OPTIONS", "sip:127.0.0.1:%d" % self.port, ep,
+                                to="ping@sip.example"), self.port)
+                if ep.recv(0.2) is not None:
+                    return self
+            raise T.Timeout("kamailio does not answer OPTIONS")
+        finally:
+            ep.close()
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc is not None:
+            self.log_fp.close()
+        self.proc = None
