@@ -112,8 +112,13 @@ struct xc_texts {
 static const char *
 xc_keep(struct xc_texts *tx, char *s)
 {
-	if (s != NULL && tx->n < (int)(sizeof(tx->p) / sizeof(tx->p[0])))
-		tx->p[tx->n++] = s;
+	if (s == NULL)
+		return NULL;
+	if (tx->n >= (int)(sizeof(tx->p) / sizeof(tx->p[0]))) {
+		free(s);	/* never kept, never leaked (found by fuzzing) */
+		return NULL;
+	}
+	tx->p[tx->n++] = s;
 	return s;
 }
 
@@ -141,8 +146,10 @@ xc_in_error_fields(struct xc *x, xmpp_stanza_t *st, struct imgw_event *ev,
 		if (!xmpp_stanza_is_tag(c) || !xc_is(xmpp_stanza_get_ns(c), XC_NS_STANZAS))
 			continue;
 		name = xmpp_stanza_get_name(c);
-		if (xc_is(name, "text"))
-			ev->text = xc_keep(tx, xc_text(x, c));
+		if (xc_is(name, "text")) {
+			if (ev->text == NULL)	/* the first text only */
+				ev->text = xc_keep(tx, xc_text(x, c));
+		}
 		else if (!found && xc_condition_known(name)) {
 			ev->condition = name;
 			found = 1;
