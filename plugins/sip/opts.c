@@ -8,8 +8,10 @@
  *               first listener's address (then it must not be a wildcard)
  *               and port
  *   route     = DOMAIN=udp|tcp|tls:HOST:PORT ...   static next hop per domain of
- *               the `to` address; DOMAIN "*" is the default route.  There
- *               is no RFC 3263 (NAPTR/SRV) resolution yet.
+ *               the `to` address; DOMAIN "*" is the default route.
+ *               Other domains are resolved as RFC 3263 says (out.c,
+ *               sipstack/resolve.c) unless dns = no
+ *   dns-server = HOST[:PORT]   numeric; default: /etc/resolv.conf's first
  *   trusted   = NET[/BITS] ...   peers whose requests are taken; the
  *               hosts of `route` are always trusted; everyone else gets 403
  */
@@ -259,6 +261,13 @@ sip_opt_parse(struct sipc *sc)
 	if ((v = sc->host->option(sc->inst, "route")) != NULL &&
 	    sip_opt_routes(sc, v) == -1)
 		return -1;
+	v = sip_opt_file(sc, "dns-server");
+	if (plug_dns_server_init(&sc->dns, v) == -1) {
+		SIPC_LOG(sc, IMGW_LOG_ERR, "dns-server: '%s': want a numeric HOST[:PORT] "
+		    "or [IPV6]:PORT", v);
+		return -1;
+	}
+	sc->cfg.dns = sc->host->option_bool(sc->inst, "dns") ? &sc->dns : NULL;
 	if ((v = sc->host->option(sc->inst, "trusted")) != NULL &&
 	    sip_opt_trusted(sc, v) == -1)
 		return -1;

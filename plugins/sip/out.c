@@ -4,7 +4,9 @@
  * becomes the Call-ID (octets outside Call-ID's "word" set %-escaped),
  * without one a fresh Call-ID.  A chat state becomes a MESSAGE with an
  * isComposing body (RFC 3994).  Both go in a non-INVITE client
- * transaction to the static route of the `to` domain.
+ * transaction to the static route of the `to` domain, else to the next
+ * hop RFC 3263 finds (sipstack/resolve.c; the request waits in its pend
+ * while the lookup runs, and a failed lookup is remote-server-not-found).
  *
  * The final answer: 2xx is success; anything else, a transaction timeout
  * (408) or a transport failure (503) becomes an error event back to the
@@ -36,6 +38,8 @@ sip_pend_free(struct sip_pend *p)
 	free(p->to);
 	free(p->id);
 	free(p->thread);
+	if (p->req != NULL)
+		osip_message_free(p->req);
 	free(p);
 }
 
@@ -73,13 +77,32 @@ sip_pend_new(struct sipc *sc, enum imgw_kind kind, const char *from,
 	return p;
 }
 
+/* The error event for a message that failed: to the sender, with its id. */
+static void
+sip_out_error(struct sip_pend *p, const char *condition, const char *text)
+{
+	struct sipc *sc = p->sc;
+	struct imgw_event ev;
+	char err[128];
+
+	imgw_event_init(&ev, IMGW_EV_ERROR);
+	ev.from = p->to;
+	ev.to = p->from;
+	ev.id = p->id;
+	ev.thread = p->thread;
+	ev.condition = condition;
+	ev.text = text;
+	if (sc->host->emit(sc->inst, &ev, err, sizeof(err), NULL) == -1)
+		sc->host->log(sc->inst, IMGW_LOG_WARNING, NULL,
+		    "error event for %s refused: %s", p->from, err);
+}
+
 static void
 sip_out_done(void *arg, int code, osip_message_t *resp)
 {
 	struct sip_pend *p = arg;
 	struct sipc *sc = p->sc;
-	struct imgw_event ev;
-	char text[200], err[128];
+	char text[200];
 
 	if (code >= 200 && code < 300) {
 		SIPC_COUNT(sc, p->kind == IMGW_EV_MESSAGE ? "messages-out-ok"
@@ -96,22 +119,40 @@ sip_out_done(void *arg, int code, osip_message_t *resp)
 	snprintf(text, sizeof(text), "SIP %d %s", code,
 	    resp && resp->reason_phrase ? resp->reason_phrase :
 	    code == 408 ? "Request Timeout (no answer)" : "Service Unavailable");
-	imgw_event_init(&ev, IMGW_EV_ERROR);
-	ev.from = p->to;
-	ev.to = p->from;
-	ev.id = p->id;
-	ev.thread = p->thread;
-	ev.condition = sip_err_condition(code);
-	ev.text = text;
-	if (sc->host->emit(sc->inst, &ev, err, sizeof(err), NULL) == -1)
-		sc->host->log(sc->inst, IMGW_LOG_WARNING, NULL,
-		    "error event for %s refused: %s", p->from, err);
+	sip_out_error(p, sip_err_condition(code), text);
 done:
 	sip_pend_free(p);
 	if (sc->again && !sip_stack_full(sc->st)) {
 		sc->again = 0;
 		sc->host->resume(sc->inst);
 	}
+}
+
+/* The RFC 3263 lookup for p's request ended: send it, or fail it. */
+static void
+sip_out_resolved(void *arg, const struct sip_taddr *ta, const char *why)
+{
+	struct sip_pend *p = arg;
+	struct sipc *sc = p->sc;
+	osip_message_t *m = p->req;
+	char text[300];
+
+	p->req = NULL;
+	if (ta != NULL && sip_stack_request(sc->st, m, ta, sip_out_done, p) == 0)
+		return;		/* m is the stack's now, also on failure */
+	if (ta == NULL)
+		osip_message_free(m);
+	SIPC_COUNT(sc, p->kind == IMGW_EV_MESSAGE ? "messages-out-failed"
+	    : "chatstates-out-failed");
+	sc->host->log(sc->inst, IMGW_LOG_INFO, p->trace[0] ? p->trace : NULL,
+	    "%s from %s to %s: no next hop: %s", imgw_kind_name(p->kind), p->from,
+	    p->to, why ? why : "cannot send");
+	if (p->kind == IMGW_EV_MESSAGE) {
+		snprintf(text, sizeof(text), "no SIP server found: %s",
+		    why ? why : "cannot send");
+		sip_out_error(p, IMGW_ERR_REMOTE_SERVER_NOT_FOUND, text);
+	}
+	sip_pend_free(p);
 }
 
 /* thread -> Call-ID (RFC 3261 25.1: word ["@" word]): letters, digits
@@ -201,6 +242,7 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 	struct sip_taddr ta;
 	struct sip_pend *p;
 	osip_message_t *m;
+	const char *why;
 	char dom[1024], callid[1024];
 
 	if (imgw_addr_split(ev->to, &ap) == -1 || ap.domain_len >= sizeof(dom)) {
@@ -209,7 +251,9 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 	}
 	memcpy(dom, ap.domain, ap.domain_len);
 	dom[ap.domain_len] = '\0';
-	if ((r = sip_opt_route(sc, dom)) == NULL) {
+	/* DNS names are at most 253 bytes, so one longer has no peer */
+	if (((r = sip_opt_route(sc, dom)) == NULL && sc->cfg.dns == NULL) ||
+	    strlen(dom) >= sizeof(ta.name)) {
 		*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
 		return IMGW_FAIL;
 	}
@@ -227,21 +271,32 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 		*condition_r = IMGW_ERR_JID_MALFORMED;
 		return IMGW_FAIL;
 	}
-	ta = r->ta;
-	/* TLS checks the peer's certificate names this domain (RFC 5922);
-	 * DNS names are at most 253 bytes, so one longer has no peer */
-	if (strlen(dom) >= sizeof(ta.name)) {
-		osip_message_free(m);
-		sip_pend_free(p);
-		*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
-		return IMGW_FAIL;
+	if (r != NULL) {
+		ta = r->ta;
+		/* TLS checks the peer's certificate names this domain (RFC 5922) */
+		memcpy(ta.name, dom, strlen(dom) + 1);
+	} else {
+		switch (sip_stack_resolve(sc->st, dom, &ta, sip_out_resolved, p, &why)) {
+		case 1:
+			break;		/* known: ta */
+		case 0:
+			p->req = m;	/* sip_out_resolved sends or fails it */
+			goto sent;
+		default:
+			sc->host->log(sc->inst, IMGW_LOG_INFO, ev->trace, "%s to %s: no "
+			    "next hop: %s", imgw_kind_name(ev->kind), ev->to, why);
+			osip_message_free(m);
+			sip_pend_free(p);
+			*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
+			return IMGW_FAIL;
+		}
 	}
-	memcpy(ta.name, dom, strlen(dom) + 1);
 	if (sip_stack_request(sc->st, m, &ta, sip_out_done, p) == -1) {
 		sip_pend_free(p);
 		*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
 		return IMGW_FAIL;
 	}
+sent:
 	SIPC_COUNT(sc, ev->kind == IMGW_EV_MESSAGE ? "messages-out" : "chatstates-out");
 	return IMGW_OK;
 oom:

@@ -36,6 +36,20 @@ static const struct imgw_option sip_options[] = {
 		    "for the default",
 	},
 	{
+		.name = "dns",
+		.type = IMGW_OPT_BOOL,
+		.def = "yes",
+		.help = "find the next hop of domains without a route by DNS (RFC 3263: "
+		    "SRV, then A/AAAA)",
+	},
+	{
+		.name = "dns-server",
+		.type = IMGW_OPT_STRING,
+		.def = "",
+		.help = "DNS server for RFC 3263 lookups, numeric HOST[:PORT] "
+		    "(default: the first nameserver of /etc/resolv.conf)",
+	},
+	{
 		.name = "trusted",
 		.type = IMGW_OPT_STRING,
 		.def = "",

@@ -3,7 +3,7 @@
  * isComposing; RFC 7247 addresses and errors) on the sipstack library.
  *
  *   sip.c       descriptor, options, init/start/deliver/stop/fini
- *   opts.c      listen, advertise, route and trusted options
+ *   opts.c      listen, advertise, route, dns and trusted options
  *   in.c        requests from SIP peers -> events
  *   out.c       events -> SIP requests, their answers -> error events
  *   errmap.c    SIP status codes <-> RFC 6120 conditions (RFC 7247 s7)
@@ -48,6 +48,7 @@ struct sip_pend {
 	int expires;			/* SUBSCRIBE: what was asked */
 	char *from, *to, *id, *thread;	/* copies from the event */
 	char trace[40];
+	osip_message_t *req;		/* held while its next hop is looked up */
 	struct sip_pend *prev, *next;
 };
 
@@ -103,6 +104,8 @@ struct sipc {
 	struct sip_stack_cfg cfg;
 	struct sip_route routes[SIP_MAX_ROUTES];
 	size_t nroutes;
+	struct plug_dns_server dns;	/* option dns-server; cfg.dns points here
+					 * when option dns is on */
 	struct sip_net trusted[SIP_MAX_TRUSTED + SIP_MAX_ROUTES];
 	size_t ntrusted;
 	char adv_host[SIP_HOST_MAX];

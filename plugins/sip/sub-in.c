@@ -127,6 +127,11 @@ void
 sip_subin_restored(struct sip_sub *s, unsigned left_s)
 {
 	sip_subin_arm(s, (int)left_s);
+	/* the watcher missed what changed while we were down: probe the
+	 * presentity, whose answer goes out as a NOTIFY with the current
+	 * state (RFC 6665 does not ask for it; watchers expect it) */
+	if (s->state == SIP_SUBST_ACTIVE)
+		sip_sub_emit(s->sc, IMGW_EV_PROBE, s->watcher, s->presentity, NULL);
 }
 
 /* A SUBSCRIBE inside an existing dialog: refresh or unsubscribe. */

@@ -133,6 +133,8 @@ struct sip_stack {
 	char *rbuf;			/* max_message + 1 bytes */
 	char *tls_names;
 	void *tls_srv, *tls_cli;	/* SSL_CTX *, NULL: none */
+	struct sip_rentry *res;		/* RFC 3263 answers (resolve.c) */
+	size_t nres;
 };
 
 #define SIP_LOG(st, lvl, ...) \
@@ -151,6 +153,10 @@ struct sip_tx *sip_match_find(struct sip_stack *st, const osip_message_t *m,
     int server);
 void sip_tx_execute(struct sip_tx *tx, osip_event_t *evt);
 uint64_t sip_now_ms(void);
+
+/* resolve.c */
+void sip_res_stop(struct sip_stack *st);
+void sip_res_free(struct sip_stack *st);
 
 /* inbound.c */
 void sip_in_message(struct sip_stack *st, int proto, char *buf, size_t len,

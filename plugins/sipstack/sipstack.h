@@ -11,6 +11,7 @@
  *   msg.c        building requests and responses, header helpers
  *   net.c        "udp:HOST:PORT" specs and trusted networks
  *   addr.c       sip:/sips:/im:/pres: URIs <-> canonical addresses
+ *   resolve.c    RFC 3263: SIP domain -> next hop (SRV, A/AAAA; cached)
  *
  * libosip2 parses and runs the RFC 3261 transaction state machines (ICT,
  * IST, NICT, NIST); this library feeds it from the core's loop through the
@@ -33,6 +34,8 @@
 #include <osipparser2/osip_parser.h>
 
 #include <imgw/imgw.h>
+
+#include "../common/dns.h"
 
 #define SIP_PROTO_UDP	1
 #define SIP_PROTO_TCP	2
@@ -106,6 +109,9 @@ struct sip_stack_cfg {
 	/* Room again for client transactions after sip_stack_full said so. */
 	void (*resume_cb)(void *arg);
 	void *arg;
+	/* The DNS server for RFC 3263 lookups (borrowed for the stack's
+	 * life); NULL: sip_stack_resolve always fails. */
+	const struct plug_dns_server *dns;
 };
 
 /* stack.c */
@@ -150,6 +156,20 @@ const char *sip_stack_adv_host(const struct sip_stack *st);
 int sip_stack_adv_port(const struct sip_stack *st);
 /* The transport of a client transaction to dest, "UDP" or "TCP". */
 const char *sip_proto_name(int proto);
+
+/*
+ * resolve.c: RFC 3263 — the next hop for requests to `domain` (SRV of
+ * _sips._tcp when TLS is set up, _sip._tcp, _sip._udp, then A/AAAA; the
+ * domain itself on UDP 5060 without SRV).  ta.name is the domain (for
+ * RFC 5922 checks over TLS).  Returns 1 with *ta_r filled from the cache;
+ * 0 when a lookup runs: cb runs later, exactly once (from the loop, or
+ * from sip_stack_stop), with ta (borrowed for the call) or NULL and why;
+ * -1 with *why_r (borrowed until the next call) when there is no answer.
+ */
+typedef void (*sip_resolve_cb)(void *arg, const struct sip_taddr *ta,
+    const char *why);
+int sip_stack_resolve(struct sip_stack *st, const char *domain,
+    struct sip_taddr *ta_r, sip_resolve_cb cb, void *arg, const char **why_r);
 
 /* msg.c */
 osip_message_t *sip_msg_response(const osip_message_t *req, int code,

@@ -571,6 +571,7 @@ sip_stack_stop(struct sip_stack *st)
 			(void)sip_srv_reply_code((struct sip_srv *)tx, 503, NULL, NULL);
 	}
 	st->stopping = 1;
+	sip_res_stop(st);
 	for (tx = st->txs; tx != NULL; tx = tx->next)
 		if (tx->kind == SIP_TX_CLIENT)
 			sip_tx_finish(tx, 503, NULL);
@@ -603,6 +604,7 @@ sip_stack_free(struct sip_stack *st)
 		if (st->osip[i] != NULL)
 			osip_release(st->osip[i]);
 	free(st->osip);
+	sip_res_free(st);
 	sip_tls_free(st);
 	free(st->tls_names);
 	free(st->buckets);

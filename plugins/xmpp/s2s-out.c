@@ -133,7 +133,7 @@ static int
 xs_out_try(struct xs_peer *p)
 {
 	struct xs *s = p->s;
-	const struct xs_addr *a;
+	const struct plug_dns_addr *a;
 	struct xs_stream *st;
 	int fd, one = 1;
 
@@ -178,7 +178,7 @@ xs_out_unreachable(struct xs_peer *p)
 
 /* The DNS lookup of the link's domain ended. */
 static void
-xs_out_dns_cb(void *arg, const struct xs_addr *addrs, int n, const char *why)
+xs_out_dns_cb(void *arg, const struct plug_dns_addr *addrs, int n, const char *why)
 {
 	struct xs_peer *p = arg;
 	int i;
@@ -197,6 +197,29 @@ xs_out_dns_cb(void *arg, const struct xs_addr *addrs, int n, const char *why)
 	    p->naddrs, p->naddrs == 1 ? "" : "es", p->addrs[0].text);
 	if (xs_out_try(p) == -1)
 		xs_out_unreachable(p);
+}
+
+/* RFC 6120 3.2.1: SRV _xmpp-server._tcp.DOMAIN, then A/AAAA of the
+ * targets; without SRV records the domain itself on 5269 (3.2.2). */
+static struct plug_dns *
+xs_out_dns_start(struct xs_peer *p)
+{
+	struct xs *s = p->s;
+	struct plug_dns_req req = {
+		.host = s->x->host,
+		.inst = s->x->inst,
+		.server = &s->dns,
+		.domain = p->remote,
+		.services = { "_xmpp-server._tcp" },
+		.nservices = 1,
+		.default_port = 5269,
+		.what = "server-to-server",
+	};
+	struct plug_dns *d;
+
+	if ((d = plug_dns_start(&req, xs_out_dns_cb, p)) != NULL)
+		XS_COUNT(s, "s2s-dns-lookups");
+	return d;
 }
 
 /* A `peer` route: its host (an address, or a name getaddrinfo finds in
@@ -240,7 +263,7 @@ xs_out_route_addrs(struct xs_peer *p, const struct xs_route *r)
 
 /*
  * Open the link's stream when there is none: a static `peer` route wins,
- * else DNS (SRV, then A/AAAA; dns.c) runs and the connect follows its
+ * else DNS (SRV, then A/AAAA; plugins/common/dns.c) runs and the connect follows its
  * answer.  -1 when it cannot even start (then the caller's work is
  * answered by the bounce timer).
  */
@@ -259,7 +282,7 @@ xs_out_ensure(struct xs_peer *p)
 		}
 		return 0;
 	}
-	if ((p->dns = xs_dns_start(s, p->remote, xs_out_dns_cb, p)) == NULL) {
+	if ((p->dns = xs_out_dns_start(p)) == NULL) {
 		snprintf(p->last_why, sizeof(p->last_why), "cannot start a DNS lookup");
 		xs_out_unreachable(p);
 		return -1;
@@ -651,7 +674,7 @@ xs_peers_free(struct xs *s)
 		s->peers = p->next;
 		if (p->timer != NULL)
 			s->x->host->timer_del(p->timer);
-		xs_dns_cancel(p->dns);
+		plug_dns_cancel(p->dns);
 		if (p->st != NULL) {
 			p->st->peer = NULL;
 			xs_stream_kill(p->st, "stopping");

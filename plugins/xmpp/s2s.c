@@ -266,8 +266,12 @@ xs_init(struct xc *x)
 		return -1;
 	if ((v = h->option(x->inst, "pin")) != NULL && xs_pin_parse(s, v) == -1)
 		return -1;
-	if (xs_dns_init(s, h->option(x->inst, "dns-server")) == -1)
+	v = h->option(x->inst, "dns-server");
+	if (plug_dns_server_init(&s->dns, v) == -1) {
+		XS_LOG(s, IMGW_LOG_ERR, "dns-server = %s: want a numeric HOST[:PORT] "
+		    "or [IPV6]:PORT", v);
 		return -1;
+	}
 	s->listen = h->option(x->inst, "listen");
 	if (s->listen == NULL || xs_parse_listen(s, s->listen) == -1)
 		return -1;

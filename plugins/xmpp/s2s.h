@@ -14,7 +14,7 @@
  *   dialback.c    XEP-0185 dialback keys
  *   tls.c         OpenSSL contexts and peer certificate checks
  *   pin.c         pinned peer certificates (`pin` option)
- *   dns.c         SRV and A/AAAA lookups over UDP on the loop
+ *   (DNS: plugins/common/dns.c, SRV and A/AAAA lookups on the loop)
  *
  * Everything runs on the core's loop thread.  libstrophe is used only for
  * its stanza objects (xmpp_stanza_t), so stanza-in.c and stanza-out.c map
@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 
 #include "xmpp.h"
+#include "../common/dns.h"
 
 #define XS_DOMAIN_MAX		255	/* DNS name, bytes */
 #define XS_DOMAINS_MAX		32	/* local-domains, peers */
@@ -77,19 +78,8 @@ struct xs_buf {
 
 struct xs;
 struct xs_peer;
-struct xs_dns;
-
-/* One address to connect an outbound stream to, with its text for logs. */
-struct xs_addr {
-	struct sockaddr_storage sa;
-	socklen_t len;
-	char text[200];			/* host[address]:port */
-};
-
-/* The end of a lookup (dns.c): n addresses in the order to try them, or
- * n = 0 and why.  Both borrowed for the call. */
-typedef void (*xs_dns_cb)(void *arg, const struct xs_addr *addrs, int n,
-    const char *why);
+/* The addresses of a link are struct plug_dns_addr (plugins/common/dns.h):
+ * socket address, port, and "host[address]:port" for logs. */
 
 /* One XML stream on one socket. */
 struct xs_stream {
@@ -163,9 +153,9 @@ struct xs_peer {
 	struct imgw_timer *timer;	/* bounce off the stack */
 	const char *bounce_cond;	/* static; NULL: nothing to bounce */
 	char bounce_why[640];
-	/* where the stream goes: a `peer` route or DNS (dns.c) */
-	struct xs_dns *dns;		/* lookup running, or NULL */
-	struct xs_addr addrs[XS_ADDRS_MAX];
+	/* where the stream goes: a `peer` route or DNS (plugins/common/dns.c) */
+	struct plug_dns *dns;		/* lookup running, or NULL */
+	struct plug_dns_addr addrs[XS_ADDRS_MAX];
 	int naddrs, addr_next;		/* addr_next: the next one to try */
 	char last_why[640];		/* why the last address failed */
 };
@@ -211,9 +201,7 @@ struct xs {
 	unsigned char db_secret[32];	/* SHA-256 of the dialback secret */
 	struct xs_pin pins[XS_PINS_MAX];
 	int npins;
-	struct sockaddr_storage dns_addr;	/* the DNS server (dns.c) */
-	socklen_t dns_addr_len;
-	char dns_text[80];
+	struct plug_dns_server dns;	/* option dns-server (plugins/common/dns.c) */
 
 	/* run time */
 	SSL_CTX *srv_ctx, *cli_ctx;
@@ -294,11 +282,6 @@ void xs_tls_free(struct xs *s);
 SSL *xs_tls_new(struct xs *s, int fd, int server, const char *sni);
 int xs_tls_peer_ok(struct xs_stream *st, const char *domain, char *why,
     size_t whylen);
-
-/* dns.c */
-int xs_dns_init(struct xs *s, const char *server);
-struct xs_dns *xs_dns_start(struct xs *s, const char *domain, xs_dns_cb cb, void *arg);
-void xs_dns_cancel(struct xs_dns *d);
 
 /* pin.c */
 int xs_pin_parse(struct xs *s, const char *list);

@@ -35,11 +35,12 @@ def main(t):
         return
     exe = t.path("fuzz-sip")
     srcs = sorted(glob.glob(os.path.join(top, "plugins", "sip", "*.c")) +
-                  glob.glob(os.path.join(top, "plugins", "sipstack", "*.c")))
+                  glob.glob(os.path.join(top, "plugins", "sipstack", "*.c")) +
+                  glob.glob(os.path.join(top, "plugins", "common", "*.c")))
     cmd = [clang, "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
            "-fno-sanitize-recover=undefined", "-I", os.path.join(top, "sdk", "include"),
            os.path.join(top, "tests", "sip", "fuzz-sip.c")] + srcs + \
-        pc.stdout.split() + ["-o", exe]
+        pc.stdout.split() + ["-lresolv", "-o", exe]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if not t.ok(p.returncode == 0, "fuzz-sip builds with clang -fsanitize=fuzzer",
                 p.stderr[-3000:]):

@@ -17,12 +17,13 @@ exe = os.path.join(d, "t-sip-unit")
 pc = subprocess.run(["pkg-config", "--cflags", "--libs", "libosip2", "expat", "openssl"],
                     capture_output=True, text=True)
 srcs = sorted(glob.glob(os.path.join(top, "plugins", "sip", "*.c")) +
-              glob.glob(os.path.join(top, "plugins", "sipstack", "*.c")))
+              glob.glob(os.path.join(top, "plugins", "sipstack", "*.c")) +
+                  glob.glob(os.path.join(top, "plugins", "common", "*.c")))
 cmd = [cc, "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
        "-fno-omit-frame-pointer", "-Wall", "-Wextra", "-Wno-unused-parameter",
        "-I", os.path.join(top, "sdk", "include"),
        os.path.join(top, "tests", "sip", "t-sip-unit.c")] + srcs + \
-    pc.stdout.split() + ["-o", exe]
+    pc.stdout.split() + ["-lresolv", "-o", exe]
 p = subprocess.run(cmd, capture_output=True, text=True)
 if pc.returncode != 0 or p.returncode != 0:
     print("not ok 1 - t-sip-unit.c builds with -fsanitize=address,undefined")
