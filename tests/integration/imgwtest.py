@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import sys
@@ -45,9 +46,38 @@ class Timeout(Exception):
     pass
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _local_port_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(udp=False):
+    """A TCP (or UDP) port on 127.0.0.1 that was free a moment ago.
+
+    Chosen at random BELOW the kernel's ephemeral range: a port the kernel
+    hands out (bind to 0) is just as likely to be given next to an
+    outgoing connection of another test running in parallel, which then
+    holds it when our server binds (seen in CI: "Address already in
+    use")."""
+    lo, _ = _local_port_range()
+    top = min(lo, 65536) - 1
+    bottom = max(1024, top - 15000)
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    for _ in range(200):
+        port = random.randint(bottom, top)
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    s = socket.socket(socket.AF_INET, kind)
     try:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

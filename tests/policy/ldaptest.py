@@ -23,6 +23,8 @@ import socket
 import subprocess
 import time
 
+import imgwtest as T
+
 SLAPD = os.environ.get("SLAPD", "/usr/sbin/slapd")
 LDAPADD = shutil.which("ldapadd") or "/usr/bin/ldapadd"
 SUFFIX = "dc=example,dc=com"
@@ -180,11 +182,7 @@ directory %(d)s/db
 
     @staticmethod
     def _free_port():
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        return port
+        return T.free_port()
 
     def start(self, timeout=10):
         if self.port is None:

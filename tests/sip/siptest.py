@@ -20,12 +20,7 @@ SIPP = shutil.which("sipp")
 
 
 def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    return T.free_port(udp=True)
 
 
 def free_port_both():
