@@ -3,16 +3,15 @@
  * and the loop-side cache the policy reads.  See directory.h.
  *
  * Threads.  The loop owns struct dir, the cache and the settings it shows.
- * The worker owns the LDAP handle and its own copy of the settings.  They
- * share only the request and result lists and the pending settings, under
- * `mu`; the worker wakes the loop by writing a byte to a pipe.
+ * The worker (worker.h) owns the LDAP handle and its own copy of the
+ * settings.  They share only the lookups, which the worker module queues
+ * and hands back, and the pending settings, swapped atomically.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
-#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include "log.h"
 #include "policy.h"
 #include "util.h"
+#include "worker.h"
 
 #define DIR_TICK_MS		1000
 #define DIR_RETRY_MAX_S		10	/* retry a failed lookup at least so often */
@@ -59,16 +59,12 @@ struct dir_conf {
 	unsigned timeout;
 };
 
-/* One lookup asked of the worker (owned by the list that holds it). */
-struct dir_req {
-	struct dir_req *next;
-	int user;
-	char *name;
-};
-
-/* Its answer. */
+/*
+ * One lookup asked of the worker, and its answer; with name NULL, only
+ * "take the new settings".
+ */
 struct dir_res {
-	struct dir_res *next;
+	struct worker_job wj;	/* first: the worker hands back this */
 	int user;
 	char *name;
 	int ok;			/* the lookup ran to its end */
@@ -97,18 +93,11 @@ struct dir {
 	struct dir_conf *conf;		/* loop's copy */
 	struct ht *cache;		/* "g:NAME" / "u:NAME" -> dir_entry */
 	struct event *tick;
-	struct event *wake;
-	int pipe[2];
-	pthread_t thread;
-	int started;
+	struct worker *w;
+	int closing;			/* dir_free: answers are not applied */
 
-	/* shared with the worker, under mu */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct dir_req *reqs;
-	struct dir_res *results;
+	/* shared with the worker: swapped with __atomic_exchange_n */
 	struct dir_conf *next_conf;	/* settings for the worker to take */
-	int stopping;
 
 	/* the worker's own */
 	LDAP *ld;
@@ -909,77 +898,45 @@ dir_res_free(struct dir_res *r)
 	free(r);
 }
 
-static void *
-dir_worker(void *arg)
+static void
+dir_run_cb(void *arg, struct worker_job *wj, int late)
 {
 	struct dir *d = arg;
-	struct dir_req *reqs, *q;
-	struct dir_res *res, **tail, *r;
+	struct dir_res *r = (struct dir_res *)wj;
 	struct dir_conf *nc;
 	char err[1024];
 	int attempt;
 
-	for (;;) {
-		pthread_mutex_lock(&d->mu);
-		while (!d->stopping && d->reqs == NULL && d->next_conf == NULL)
-			pthread_cond_wait(&d->cv, &d->mu);
-		if (d->stopping) {
-			pthread_mutex_unlock(&d->mu);
+	nc = __atomic_exchange_n(&d->next_conf, NULL, __ATOMIC_ACQ_REL);
+	if (nc != NULL) {
+		dir_w_drop(d);
+		dir_conf_free(d->wconf);
+		d->wconf = nc;
+	}
+	if (r->name == NULL || late)
+		return;		/* settings only, or dir_free */
+	err[0] = '\0';
+	/* a connection that died since the last lookup gets one fresh try */
+	for (attempt = 0; attempt < 2; attempt++) {
+		int had = d->ld != NULL;
+
+		if (dir_w_connect(d, err, sizeof(err)) < 0)
+			break;
+		if (dir_w_lookup(d, r, err, sizeof(err)) == 0) {
+			r->ok = 1;
 			break;
 		}
-		reqs = d->reqs;
-		d->reqs = NULL;
-		nc = d->next_conf;
-		d->next_conf = NULL;
-		pthread_mutex_unlock(&d->mu);
-
-		if (nc != NULL) {
-			dir_w_drop(d);
-			dir_conf_free(d->wconf);
-			d->wconf = nc;
-		}
-		res = NULL;
-		tail = &res;
-		while ((q = reqs) != NULL) {
-			reqs = q->next;
-			r = xcalloc(1, sizeof(*r));
-			r->user = q->user;
-			r->name = q->name;
-			free(q);
-			err[0] = '\0';
-			/* a connection that died since the last batch gets
-			 * one fresh try */
-			for (attempt = 0; attempt < 2; attempt++) {
-				int had = d->ld != NULL;
-
-				if (dir_w_connect(d, err, sizeof(err)) < 0)
-					break;
-				if (dir_w_lookup(d, r, err, sizeof(err)) == 0) {
-					r->ok = 1;
-					break;
-				}
-				if (d->ld != NULL || !had)
-					break;	/* not a lost connection */
-			}
-			if (!r->ok)
-				r->error = xstrdup(err[0] ? err : "lookup failed");
-			*tail = r;
-			tail = &r->next;
-		}
-		if (res != NULL) {
-			pthread_mutex_lock(&d->mu);
-			for (tail = &d->results; *tail != NULL;
-			    tail = &(*tail)->next)
-				;
-			*tail = res;
-			pthread_mutex_unlock(&d->mu);
-			if (write(d->pipe[1], "r", 1) < 0 && errno != EAGAIN)
-				log_msg(IMGW_LOG_ERR, "directory", NULL,
-				    "cannot wake the loop: %s", strerror(errno));
-		}
+		if (d->ld != NULL || !had)
+			break;	/* not a lost connection */
 	}
-	dir_w_drop(d);
-	return NULL;
+	if (!r->ok)
+		r->error = xstrdup(err[0] ? err : "lookup failed");
+}
+
+static void
+dir_exit_cb(void *arg)
+{
+	dir_w_drop(arg);
 }
 
 /* ---- the loop: cache ----------------------------------------------------------- */
@@ -1047,31 +1004,27 @@ dir_apply(struct dir *d, struct dir_res *r, uint64_t now)
 	    r->user ? "user" : "group", r->name, r->naddrs);
 }
 
+/* A lookup is back on the loop (worker.h). */
 static void
-dir_wake_cb(evutil_socket_t fd, short what, void *arg)
+dir_done_cb(void *arg, struct worker_job *wj)
 {
 	struct dir *d = arg;
-	struct dir_res *res, *r;
-	char buf[64];
-	uint64_t now = util_now_ms();
+	struct dir_res *r = (struct dir_res *)wj;
 
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	pthread_mutex_lock(&d->mu);
-	res = d->results;
-	d->results = NULL;
-	pthread_mutex_unlock(&d->mu);
-	while ((r = res) != NULL) {
-		res = r->next;
-		dir_apply(d, r, now);
-		dir_res_free(r);
-	}
+	if (r->name != NULL && !d->closing)
+		dir_apply(d, r, util_now_ms());
+	dir_res_free(r);
 }
+
+static const struct worker_ops dir_worker_ops = {
+	.run_cb = dir_run_cb,
+	.done_cb = dir_done_cb,
+	.exit_cb = dir_exit_cb,
+};
 
 struct dir_walk {
 	struct dir *d;
 	uint64_t now;
-	struct dir_req *reqs;
 };
 
 static int
@@ -1082,7 +1035,7 @@ dir_due_cb(const char *key, void *value, void *arg)
 	uint64_t ttl = (uint64_t)w->d->conf->ttl * 1000;
 	uint64_t retry = ttl < DIR_RETRY_MAX_S * 1000 ? ttl
 						      : DIR_RETRY_MAX_S * 1000;
-	struct dir_req *q;
+	struct dir_res *r;
 
 	if (!e->wanted) {
 		dir_entry_free(ht_del(w->d->cache, key));
@@ -1094,12 +1047,14 @@ dir_due_cb(const char *key, void *value, void *arg)
 		return 0;
 	if (e->tried_ms != 0 && w->now - e->tried_ms < retry)
 		return 0;
+	r = xcalloc(1, sizeof(*r));
+	r->user = e->user;
+	r->name = xstrdup(e->name);
+	if (worker_submit(w->d->w, &r->wj) < 0) {
+		dir_res_free(r);
+		return 0;
+	}
 	e->inflight = 1;
-	q = xcalloc(1, sizeof(*q));
-	q->user = e->user;
-	q->name = xstrdup(e->name);
-	q->next = w->reqs;
-	w->reqs = q;
 	return 0;
 }
 
@@ -1107,18 +1062,9 @@ dir_due_cb(const char *key, void *value, void *arg)
 static void
 dir_schedule(struct dir *d)
 {
-	struct dir_walk w = { d, util_now_ms(), NULL };
-	struct dir_req **tail;
+	struct dir_walk w = { d, util_now_ms() };
 
 	ht_foreach(d->cache, dir_due_cb, &w);
-	if (w.reqs == NULL)
-		return;
-	pthread_mutex_lock(&d->mu);
-	for (tail = &d->reqs; *tail != NULL; tail = &(*tail)->next)
-		;
-	*tail = w.reqs;
-	pthread_cond_signal(&d->cv);
-	pthread_mutex_unlock(&d->mu);
 }
 
 static void
@@ -1209,7 +1155,6 @@ dir_new(struct event_base *base, const struct conf *c, char *err,
 	struct timeval tv = { DIR_TICK_MS / 1000, 0 };
 	struct dir_conf *dc;
 	struct dir *d;
-	int rc;
 
 	if ((dc = dir_conf_parse(c, err, errlen)) == NULL)
 		return NULL;
@@ -1218,22 +1163,10 @@ dir_new(struct event_base *base, const struct conf *c, char *err,
 	d->conf = dc;
 	d->wconf = dir_conf_dup(dc);
 	d->cache = ht_new();
-	d->pipe[0] = d->pipe[1] = -1;
-	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->cv, NULL);
-	if (pipe2(d->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		snprintf(err, errlen, "directory: pipe: %s", strerror(errno));
+	d->w = worker_new(base, "directory", &dir_worker_ops, d, SIZE_MAX, err,
+	    errlen);
+	if (d->w == NULL)
 		goto fail;
-	}
-	if ((rc = pthread_create(&d->thread, NULL, dir_worker, d)) != 0) {
-		snprintf(err, errlen, "directory: cannot start its thread: %s",
-		    strerror(rc));
-		goto fail;
-	}
-	d->started = 1;
-	d->wake = event_new(base, d->pipe[0], EV_READ | EV_PERSIST,
-	    dir_wake_cb, d);
-	event_add(d->wake, NULL);
 	d->tick = event_new(base, -1, EV_PERSIST, dir_tick_cb, d);
 	event_add(d->tick, &tv);
 	log_msg(IMGW_LOG_INFO, "directory", NULL, "%s%s, base %s%s, ttl %us",
@@ -1260,6 +1193,7 @@ dir_reconfigure(struct dir *d, const struct conf *c, char *err,
     size_t errlen)
 {
 	struct dir_conf *dc;
+	struct dir_res *r;
 
 	if ((dc = dir_conf_parse(c, err, errlen)) == NULL) {
 		if (err[0] == '\0')
@@ -1270,11 +1204,12 @@ dir_reconfigure(struct dir *d, const struct conf *c, char *err,
 		dir_conf_free(dc);
 		return 0;
 	}
-	pthread_mutex_lock(&d->mu);
-	dir_conf_free(d->next_conf);
-	d->next_conf = dir_conf_dup(dc);
-	pthread_cond_signal(&d->cv);
-	pthread_mutex_unlock(&d->mu);
+	dir_conf_free(__atomic_exchange_n(&d->next_conf, dir_conf_dup(dc),
+	    __ATOMIC_ACQ_REL));
+	/* wake the worker to take them, even with no lookup due */
+	r = xcalloc(1, sizeof(*r));
+	if (worker_submit(d->w, &r->wj) < 0)
+		dir_res_free(r);
 	dir_conf_free(d->conf);
 	d->conf = dc;
 	d->state = DIR_CONNECTING;
@@ -1289,41 +1224,17 @@ dir_reconfigure(struct dir *d, const struct conf *c, char *err,
 void
 dir_free(struct dir *d)
 {
-	struct dir_req *q;
-	struct dir_res *r;
-
 	if (d == NULL)
 		return;
-	if (d->started) {
-		pthread_mutex_lock(&d->mu);
-		d->stopping = 1;
-		pthread_cond_signal(&d->cv);
-		pthread_mutex_unlock(&d->mu);
-		pthread_join(d->thread, NULL);
-	}
-	if (d->wake != NULL)
-		event_free(d->wake);
+	/* what is still queued is not looked up, nor its answer applied */
+	d->closing = 1;
+	worker_free(d->w, 0);
 	if (d->tick != NULL)
 		event_free(d->tick);
-	if (d->pipe[0] >= 0)
-		close(d->pipe[0]);
-	if (d->pipe[1] >= 0)
-		close(d->pipe[1]);
-	while ((q = d->reqs) != NULL) {
-		d->reqs = q->next;
-		free(q->name);
-		free(q);
-	}
-	while ((r = d->results) != NULL) {
-		d->results = r->next;
-		dir_res_free(r);
-	}
 	dir_conf_free(d->next_conf);
 	dir_conf_free(d->wconf);
 	dir_conf_free(d->conf);
 	ht_free(d->cache, dir_entry_free);
-	pthread_mutex_destroy(&d->mu);
-	pthread_cond_destroy(&d->cv);
 	free(d);
 }
 

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <imgw/listen.h>
 
 #include "conf.h"
 #include "loader.h"
@@ -249,19 +252,14 @@ loader_type_name(enum imgw_option_type t)
 static int
 loader_listen_valid(const char *v)
 {
-	const char *colon;
-	long long port;
+	struct imgw_listen_parts lp;
 
-	if (strncmp(v, "unix:", 5) == 0)
-		return v[5] == '/' && strlen(v + 5) < 108;
-	if (strncmp(v, "tcp:", 4) != 0)
+	if (imgw_listen_split(v, &lp) < 0)
 		return 0;
-	v += 4;
-	if ((colon = strrchr(v, ':')) == NULL || colon == v)
-		return 0;
-	if (conf_parse_ll(colon + 1, &port) < 0 || port < 0 || port > 65535)
-		return 0;
-	return 1;
+	if (imgw_listen_is(&lp, "unix"))
+		return strlen(lp.path) < sizeof(((struct sockaddr_un *)0)->sun_path);
+	/* HOST may be a name here: the connector decides what it takes */
+	return imgw_listen_is(&lp, "tcp") && (lp.host_len > 0 || lp.bracketed);
 }
 
 int

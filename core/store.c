@@ -1,16 +1,15 @@
 /*
- * The SQL store: one worker thread owns the ODBC environment and
- * connection, runs jobs from a queue one at a time, and hands each result
- * back to the loop through a pipe the loop watches (store.h).
+ * The SQL store: one worker thread (worker.h) owns the ODBC environment
+ * and connection, runs jobs from a queue one at a time, and hands each
+ * result back to the loop (store.h).
  *
  * Threads: the loop thread calls store_submit and runs done callbacks;
- * the worker runs jobs.  Everything both touch (the two queues, the
- * status) is under `mu`; the connection (`conn`) is the worker's alone.
+ * the worker runs jobs.  The status both read is under `mu`, the queues
+ * are the worker module's; the connection (`conn`) is the worker's alone.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 #include <sys/stat.h>
 
 #include <sql.h>
@@ -32,6 +30,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "util.h"
+#include "worker.h"
 
 #define STORE_QUEUE_MAX		10000
 #define STORE_STMT_CACHE	40
@@ -39,15 +38,13 @@
 #define STORE_TEXT_CHUNK	4096
 
 struct store_job {
-	struct store_job *next;
+	struct worker_job wj;	/* first: the worker hands back this */
 	store_job_fn job;
 	store_done_fn done;
 	void *arg;
 	unsigned flags;
 	int rc;
 	char *err;
-	int sync;		/* store_call: the caller waits on call_cv */
-	int finished;
 };
 
 struct store_stmt {
@@ -72,18 +69,9 @@ struct store {
 	struct event_base *base;
 	struct store_conf conf;
 	unsigned flags;
-	pthread_t thr;
-	int thr_started;
+	struct worker *w;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;		/* wakes the worker */
-	pthread_cond_t call_cv;		/* wakes store_call and store_wait_first */
-	struct store_job *jq_head, *jq_tail;
-	size_t jq_len;
-	struct store_job *dq_head, *dq_tail;
-	int pipe_fd[2];
-	struct event *pipe_ev;
-	int stopping;
-	uint64_t stop_deadline;
+	pthread_cond_t first_cv;	/* wakes store_wait_first */
 	uint64_t next_retry;
 	unsigned retry_ms;
 	/* status, under mu */
@@ -92,7 +80,7 @@ struct store {
 	int first_done;
 	char dbms[160];
 	char error[1024];
-	uint64_t jobs_queued, jobs_done, jobs_failed, connects, disconnects;
+	uint64_t jobs_done, jobs_failed, connects, disconnects;
 	/* the worker's */
 	struct store_conn conn;
 };
@@ -1189,42 +1177,6 @@ store_now(void)
 	return util_now_ms();
 }
 
-static void
-store_wake_loop(struct store *s)
-{
-	char c = 1;
-	ssize_t n;
-
-	do
-		n = write(s->pipe_fd[1], &c, 1);
-	while (n < 0 && errno == EINTR);
-	/* EAGAIN: the pipe is full, the loop will wake anyway */
-}
-
-/* Hand a finished job back (mu held). */
-static void
-store_finish(struct store *s, struct store_job *j)
-{
-	if (j->rc == 0)
-		s->jobs_done++;
-	else
-		s->jobs_failed++;
-	if (j->sync) {
-		j->finished = 1;
-		pthread_cond_broadcast(&s->call_cv);
-		return;
-	}
-	j->next = NULL;
-	if (s->dq_tail != NULL) {
-		s->dq_tail->next = j;
-	} else {
-		s->dq_head = j;
-		if (s->base != NULL)
-			store_wake_loop(s);
-	}
-	s->dq_tail = j;
-}
-
 /* After a failed job: is the connection still good? */
 static void
 store_check_alive(struct store_conn *sc)
@@ -1277,131 +1229,105 @@ store_try_connect(struct store *s)
 	pthread_mutex_lock(&s->mu);
 	if (!s->first_done) {
 		s->first_done = 1;
-		pthread_cond_broadcast(&s->call_cv);
+		pthread_cond_broadcast(&s->first_cv);
 	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* The worker between jobs: (re)connect when it is time (worker.h). */
+static int
+store_idle_cb(void *arg, int pending, int stopping, int late)
+{
+	struct store *s = arg;
+	struct store_conn *sc = &s->conn;
+	uint64_t now = store_now();
+
+	if (!sc->connected && !late && now >= s->next_retry &&
+	    (!stopping || pending)) {
+		store_try_connect(s);
+		return 0;
+	}
+	if (sc->connected)
+		return -1;
+	return s->next_retry > now ? (int)(s->next_retry - now) : 0;
+}
+
+static void
+store_run_cb(void *arg, struct worker_job *wj, int late)
+{
+	struct store *s = arg;
+	struct store_conn *sc = &s->conn;
+	struct store_job *j = (struct store_job *)wj;
+	char why[1100];
+
+	if (late && !(j->flags & STORE_JOB_OFFLINE)) {
+		j->rc = -1;
+		j->err = xstrdup("the store is stopping");
+	} else if (!sc->connected && !(j->flags & STORE_JOB_OFFLINE)) {
+		pthread_mutex_lock(&s->mu);
+		snprintf(why, sizeof(why), "database unavailable: %s",
+		    s->error[0] ? s->error : "not connected yet");
+		pthread_mutex_unlock(&s->mu);
+		j->rc = -1;
+		j->err = xstrdup(why);
+	} else {
+		sc->err[0] = '\0';
+		j->rc = j->job(sc, j->arg) < 0 ? -1 : 0;
+		if (sc->in_tx) {
+			if (j->rc == 0)
+				log_msg(IMGW_LOG_WARNING, "store", NULL,
+				    "a job left a transaction open; "
+				    "rolled back");
+			store_rollback(sc);
+		}
+		if (j->rc < 0) {
+			j->err = xstrdup(sc->err[0] ? sc->err
+			    : "failed without a reason");
+			store_check_alive(sc);
+			if (!sc->connected)
+				s->next_retry = 0;
+		}
+	}
+	pthread_mutex_lock(&s->mu);
+	if (j->rc == 0)
+		s->jobs_done++;
+	else
+		s->jobs_failed++;
 	pthread_mutex_unlock(&s->mu);
 }
 
 static void
-store_timedwait(struct store *s, uint64_t until_ms)
-{
-	struct timespec ts;
-	uint64_t now = store_now(), d;
-
-	if (until_ms <= now)
-		return;
-	d = until_ms - now;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(d / 1000);
-	ts.tv_nsec += (long)(d % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-}
-
-static void *
-store_worker(void *arg)
+store_exit_cb(void *arg)
 {
 	struct store *s = arg;
 	struct store_conn *sc = &s->conn;
-	struct store_job *j;
-	char why[1100];
-	int late;
 
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		if (s->stopping && s->jq_head == NULL)
-			break;
-		late = s->stopping && store_now() >= s->stop_deadline;
-		if (!sc->connected && !late && store_now() >= s->next_retry &&
-		    (!s->stopping || s->jq_head != NULL)) {
-			pthread_mutex_unlock(&s->mu);
-			store_try_connect(s);
-			pthread_mutex_lock(&s->mu);
-			continue;
-		}
-		if ((j = s->jq_head) == NULL) {
-			if (sc->connected)
-				pthread_cond_wait(&s->cv, &s->mu);
-			else
-				store_timedwait(s, s->next_retry);
-			continue;
-		}
-		s->jq_head = j->next;
-		if (s->jq_head == NULL)
-			s->jq_tail = NULL;
-		s->jq_len--;
-		snprintf(why, sizeof(why), "database unavailable: %s",
-		    s->error[0] ? s->error : "not connected yet");
-		pthread_mutex_unlock(&s->mu);
-
-		if (late && !(j->flags & STORE_JOB_OFFLINE)) {
-			j->rc = -1;
-			j->err = xstrdup("the store is stopping");
-		} else if (!sc->connected && !(j->flags & STORE_JOB_OFFLINE)) {
-			j->rc = -1;
-			j->err = xstrdup(why);
-		} else {
-			sc->err[0] = '\0';
-			j->rc = j->job(sc, j->arg) < 0 ? -1 : 0;
-			if (sc->in_tx) {
-				if (j->rc == 0)
-					log_msg(IMGW_LOG_WARNING, "store", NULL,
-					    "a job left a transaction open; "
-					    "rolled back");
-				store_rollback(sc);
-			}
-			if (j->rc < 0) {
-				j->err = xstrdup(sc->err[0] ? sc->err
-				    : "failed without a reason");
-				store_check_alive(sc);
-				if (!sc->connected)
-					s->next_retry = 0;
-			}
-		}
-		pthread_mutex_lock(&s->mu);
-		store_finish(s, j);
-	}
-	pthread_mutex_unlock(&s->mu);
 	store_disconnect(sc);
 	if (sc->env != SQL_NULL_HENV) {
 		SQLFreeHandle(SQL_HANDLE_ENV, sc->env);
 		sc->env = SQL_NULL_HENV;
 	}
-	return NULL;
 }
 
 /* ---- the loop side ------------------------------------------------------------- */
 
 static void
-store_run_done(struct store_job *j)
+store_done_cb(void *arg, struct worker_job *wj)
 {
+	struct store_job *j = (struct store_job *)wj;
+
 	if (j->done != NULL)
 		j->done(j->arg, j->rc, j->rc < 0 ? j->err : NULL);
 	free(j->err);
 	free(j);
 }
 
-static void
-store_pipe_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct store *s = arg;
-	struct store_job *j, *next;
-	char buf[256];
-
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	pthread_mutex_lock(&s->mu);
-	j = s->dq_head;
-	s->dq_head = s->dq_tail = NULL;
-	pthread_mutex_unlock(&s->mu);
-	for (; j != NULL; j = next) {
-		next = j->next;
-		store_run_done(j);
-	}
-}
+static const struct worker_ops store_worker_ops = {
+	.run_cb = store_run_cb,
+	.done_cb = store_done_cb,
+	.idle_cb = store_idle_cb,
+	.exit_cb = store_exit_cb,
+};
 
 /* mkdir -p with mode 0750 for the parts it creates. */
 static int
@@ -1447,10 +1373,8 @@ store_new_flags(struct event_base *base, const struct conf *c, unsigned flags,
     char *err, size_t errlen)
 {
 	struct store *s;
-	int rc;
 
 	s = xcalloc(1, sizeof(*s));
-	s->pipe_fd[0] = s->pipe_fd[1] = -1;
 	if (store_conf_parse(c, &s->conf, err, errlen) < 0) {
 		free(s);
 		return NULL;
@@ -1469,37 +1393,15 @@ store_new_flags(struct event_base *base, const struct conf *c, unsigned flags,
 	s->conn.s = s;
 	s->state = STORE_CONNECTING;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	pthread_cond_init(&s->call_cv, NULL);
-	if (base != NULL) {
-		if (pipe2(s->pipe_fd, O_CLOEXEC | O_NONBLOCK) < 0) {
-			snprintf(err, errlen, "store: pipe: %s", strerror(errno));
-			goto fail;
-		}
-		s->pipe_ev = event_new(base, s->pipe_fd[0], EV_READ | EV_PERSIST,
-		    store_pipe_cb, s);
-		if (s->pipe_ev == NULL || event_add(s->pipe_ev, NULL) < 0) {
-			snprintf(err, errlen, "store: cannot watch the pipe");
-			goto fail;
-		}
+	pthread_cond_init(&s->first_cv, NULL);
+	s->w = worker_new(base, "store", &store_worker_ops, s, STORE_QUEUE_MAX,
+	    err, errlen);
+	if (s->w == NULL) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->first_cv);
+		goto fail_conf;
 	}
-	if ((rc = pthread_create(&s->thr, NULL, store_worker, s)) != 0) {
-		snprintf(err, errlen, "store: cannot start the worker thread: %s",
-		    strerror(rc));
-		goto fail;
-	}
-	s->thr_started = 1;
 	return s;
-fail:
-	if (s->pipe_ev != NULL)
-		event_free(s->pipe_ev);
-	if (s->pipe_fd[0] >= 0) {
-		close(s->pipe_fd[0]);
-		close(s->pipe_fd[1]);
-	}
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	pthread_cond_destroy(&s->call_cv);
 fail_conf:
 	store_conf_clear(&s->conf);
 	free(s);
@@ -1524,33 +1426,11 @@ store_new(struct event_base *base, const struct conf *c, char *err,
 void
 store_free(struct store *s, unsigned wait_ms)
 {
-	struct store_job *j, *next;
-
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stopping = 1;
-	s->stop_deadline = store_now() + wait_ms;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	if (s->thr_started)
-		pthread_join(s->thr, NULL);
-	/* what finished since the loop last looked: done on this thread */
-	j = s->dq_head;
-	s->dq_head = s->dq_tail = NULL;
-	for (; j != NULL; j = next) {
-		next = j->next;
-		store_run_done(j);
-	}
-	if (s->pipe_ev != NULL)
-		event_free(s->pipe_ev);
-	if (s->pipe_fd[0] >= 0) {
-		close(s->pipe_fd[0]);
-		close(s->pipe_fd[1]);
-	}
+	worker_free(s->w, wait_ms);
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	pthread_cond_destroy(&s->call_cv);
+	pthread_cond_destroy(&s->first_cv);
 	store_conf_clear(&s->conf);
 	free(s);
 }
@@ -1591,12 +1471,12 @@ void
 store_get_status(struct store *s, struct store_status *st)
 {
 	memset(st, 0, sizeof(*st));
+	st->jobs_queued = worker_pending(s->w);
 	pthread_mutex_lock(&s->mu);
 	st->state = s->state;
 	st->dialect = s->dialect;
 	snprintf(st->dbms, sizeof(st->dbms), "%s", s->dbms);
 	snprintf(st->error, sizeof(st->error), "%s", s->error);
-	st->jobs_queued = s->jq_len;
 	st->jobs_done = s->jobs_done;
 	st->jobs_failed = s->jobs_failed;
 	st->connects = s->connects;
@@ -1620,31 +1500,11 @@ store_wait_first(struct store *s, unsigned ms)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&s->call_cv, &s->mu, &ts);
+		pthread_cond_timedwait(&s->first_cv, &s->mu, &ts);
 	}
 	st = s->state;
 	pthread_mutex_unlock(&s->mu);
 	return st;
-}
-
-static int
-store_enqueue(struct store *s, struct store_job *j)
-{
-	pthread_mutex_lock(&s->mu);
-	if (s->jq_len >= STORE_QUEUE_MAX || s->stopping) {
-		pthread_mutex_unlock(&s->mu);
-		return -1;
-	}
-	if (s->jq_tail != NULL)
-		s->jq_tail->next = j;
-	else
-		s->jq_head = j;
-	s->jq_tail = j;
-	s->jq_len++;
-	s->jobs_queued++;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	return 0;
 }
 
 int
@@ -1653,14 +1513,14 @@ store_submit_flags(struct store *s, store_job_fn job, store_done_fn done,
 {
 	struct store_job *j;
 
-	if (s == NULL || job == NULL || s->base == NULL)
+	if (s == NULL || job == NULL)
 		return -1;
 	j = xcalloc(1, sizeof(*j));
 	j->job = job;
 	j->done = done;
 	j->arg = arg;
 	j->flags = flags;
-	if (store_enqueue(s, j) < 0) {
+	if (worker_submit(s->w, &j->wj) < 0) {
 		free(j);
 		return -1;
 	}
@@ -1687,16 +1547,11 @@ store_call(struct store *s, store_job_fn job, void *arg, char *err,
 	j = xcalloc(1, sizeof(*j));
 	j->job = job;
 	j->arg = arg;
-	j->sync = 1;
-	if (store_enqueue(s, j) < 0) {
+	if (worker_call(s->w, &j->wj) < 0) {
 		free(j);
 		snprintf(err, errlen, "the store's queue is full");
 		return -1;
 	}
-	pthread_mutex_lock(&s->mu);
-	while (!j->finished)
-		pthread_cond_wait(&s->call_cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
 	rc = j->rc;
 	if (rc < 0)
 		snprintf(err, errlen, "%s", j->err ? j->err : "failed");

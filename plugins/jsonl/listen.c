@@ -22,101 +22,34 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <imgw/listen.h>
+
 #include "jsonl.h"
 
 static void jsonl_listen_cb(int fd, int what, void *arg);
-
-/* Parse the port of "PORT" into *port_r; 0 asks the kernel for one. */
-static int
-jsonl_listen_port(const char *s, in_port_t *port_r)
-{
-	unsigned long v = 0;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(*s - '0');
-		if (v > 65535)
-			return -1;
-	}
-	*port_r = htons((in_port_t)v);
-	return 0;
-}
-
-static int
-jsonl_listen_parse_tcp(struct jsonl *jl, const char *hp)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)&jl->addr;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&jl->addr;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *end;
-	in_port_t port;
-	size_t n;
-	int v6 = 0;
-
-	if (*hp == '[') {
-		if ((end = strchr(hp, ']')) == NULL || end[1] != ':')
-			return -1;
-		hp++;
-		colon = end + 1;
-		v6 = 1;
-	} else {
-		if ((colon = strrchr(hp, ':')) == NULL)
-			return -1;
-		end = colon;
-	}
-	n = (size_t)(end - hp);
-	if (n >= sizeof(host))
-		return -1;
-	memcpy(host, hp, n);
-	host[n] = '\0';
-	if (jsonl_listen_port(colon + 1, &port) == -1)
-		return -1;
-
-	memset(&jl->addr, 0, sizeof(jl->addr));
-	if (v6) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = port;
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return -1;
-		jl->addrlen = sizeof(*sin6);
-		return 0;
-	}
-	sin->sin_family = AF_INET;
-	sin->sin_port = port;
-	jl->addrlen = sizeof(*sin);
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-	else if (strcmp(host, "localhost") == 0)
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-		return -1;
-	return 0;
-}
 
 /* Parse `spec` into jl's address.  Returns 0, or -1 after logging. */
 int
 jsonl_listen_parse(struct jsonl *jl, const char *spec)
 {
 	struct sockaddr_un *sun = (struct sockaddr_un *)&jl->addr;
-	const char *path;
+	struct imgw_listen_parts lp;
 
-	if (strncmp(spec, "tcp:", 4) == 0) {
-		if (jsonl_listen_parse_tcp(jl, spec + 4) == -1)
+	if (imgw_listen_split(spec, &lp) == -1)
+		goto fail;
+	if (imgw_listen_is(&lp, "tcp")) {
+		if (imgw_listen_inet(&lp, &jl->addr, &jl->addrlen) == -1)
 			goto fail;
 		return 0;
 	}
-	if (strncmp(spec, "unix:", 5) == 0) {
-		path = spec + 5;
-		if (path[0] != '/' || strlen(path) >= sizeof(sun->sun_path))
+	if (imgw_listen_is(&lp, "unix")) {
+		if (strlen(lp.path) >= sizeof(sun->sun_path))
 			goto fail;
 		memset(&jl->addr, 0, sizeof(jl->addr));
 		sun->sun_family = AF_UNIX;
-		memcpy(sun->sun_path, path, strlen(path) + 1);
+		memcpy(sun->sun_path, lp.path, strlen(lp.path) + 1);
 		jl->addrlen = (socklen_t)sizeof(*sun);
-		if ((jl->unix_path = strdup(path)) == NULL)
+		if ((jl->unix_path = strdup(lp.path)) == NULL)
 			goto fail;
 		return 0;
 	}

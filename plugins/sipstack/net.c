@@ -14,76 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <imgw/listen.h>
+
 #include "sipstack-internal.h"
-
-static int
-sip_net_port(const char *s, unsigned *port_r)
-{
-	unsigned long v = 0;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(*s - '0');
-		if (v > 65535)
-			return -1;
-	}
-	*port_r = (unsigned)v;
-	return 0;
-}
 
 /* "HOST:PORT" (or "[V6]:PORT") into ta with the given proto. */
 int
 sip_net_hostport(const char *hp, int proto, struct sip_taddr *ta)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ta->ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ta->ss;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *end;
-	unsigned port;
-	size_t n;
-	int v6 = 0;
+	struct imgw_listen_parts lp;
 
-	if (*hp == '[') {
-		if ((end = strchr(hp, ']')) == NULL || end[1] != ':')
-			return -1;
-		hp++;
-		colon = end + 1;
-		v6 = 1;
-	} else {
-		if ((colon = strrchr(hp, ':')) == NULL)
-			return -1;
-		end = colon;
-	}
-	n = (size_t)(end - hp);
-	if (n >= sizeof(host))
-		return -1;
-	memcpy(host, hp, n);
-	host[n] = '\0';
-	if (sip_net_port(colon + 1, &port) == -1)
+	if (imgw_listen_hostport(hp, &lp) == -1 ||
+	    lp.host_len >= INET6_ADDRSTRLEN + 1)
 		return -1;
 	memset(ta, 0, sizeof(*ta));
 	ta->proto = proto;
-	if (v6) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((in_port_t)port);
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return -1;
-		ta->len = sizeof(*sin6);
-		return 0;
-	}
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((in_port_t)port);
-	if (strcmp(host, "*") == 0 || host[0] == '\0')
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-	else if (strcmp(host, "localhost") == 0)
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-		return -1;
-	ta->len = sizeof(*sin);
-	return 0;
+	return imgw_listen_inet(&lp, &ta->ss, &ta->len);
 }
 
 int

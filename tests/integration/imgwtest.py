@@ -135,6 +135,7 @@ class Test:
         self.dir = tempfile.mkdtemp(prefix="imgw-t-")
         self.gateways = []
         self.clients = []
+        self.servers = []       # peers: stopped after the gateways
         self.lock = threading.RLock()
         self.finished = False
         sys.stdout.reconfigure(line_buffering=True)
@@ -212,6 +213,8 @@ class Test:
     def _dump_logs(self):
         for gw in self.gateways:
             gw.dump_log()
+        for srv in self.servers:
+            srv.dump_log()
 
     def done(self):
         """Print the plan, clean up, exit with the right status."""
@@ -260,6 +263,13 @@ class Test:
             c.close()
         for gw in self.gateways:
             gw.kill()
+        for srv in self.servers:
+            srv.halt()
+
+    def track(self, server):
+        """Stop `server` (a Server) at the end, dump its log on failure."""
+        self.servers.append(server)
+        return server
 
     # --- factories -----------------------------------------------------
 
@@ -279,13 +289,88 @@ class Test:
         return c
 
 
-class Gateway:
+class Server:
+    """A process a test starts and owns -- imgwd or a peer (Prosody,
+    ejabberd, slapd): its output file, waiting for its listeners, stopping
+    it, its log.  A subclass sets name and log_path and starts the process
+    with spawn(); test.track(server) has the test stop it at the end and
+    dump its log on failure."""
+
+    proc = None
+    out = None          # the file its stdout and stderr go to
+    dump_last = 80      # log lines dump_log shows by default
+
+    def spawn(self, argv, out_path, **popen_kw):
+        self.out = open(out_path, "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.out, stderr=self.out,
+                                     **popen_kw)
+        return self.proc
+
+    def wait_listening(self, addrs, timeout=15, interval=0.02):
+        """Wait until every address (as probe_addr takes them) accepts:
+        RuntimeError when the process exits first, Timeout after
+        `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        todo = list(addrs)
+        while todo:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %r while starting"
+                                   % (self.name, self.proc.returncode))
+            if time.monotonic() > deadline:
+                raise Timeout("%s not ready after %ss: %s waits"
+                              % (self.name, timeout, todo[0]))
+            if probe_addr(todo[0]):
+                todo.pop(0)
+            else:
+                time.sleep(interval)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def halt(self, sig=signal.SIGKILL, timeout=10):
+        """Send sig and wait up to timeout seconds (then SIGKILL); close
+        the output file."""
+        if self.alive():
+            try:
+                self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            except Exception:
+                pass
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def dump_log(self, last=None):
+        last = self.dump_last if last is None else last
+        lines = self.log().splitlines()
+        self.t.diag("---- %s log (%s, last %d of %d lines) ----"
+                    % (self.name, self.log_path, min(last, len(lines)), len(lines)))
+        for line in lines[-last:]:
+            self.t.diag(line)
+        self.t.diag("---- end of %s log ----" % self.name)
+
+
+class Gateway(Server):
     """One imgwd process with its configuration, log and control socket.
 
     `conf` is a dict {section: {key: value}} or INI text.  With a dict, the
     [gateway] section gets defaults (node, connectors, control, log-level)
     for keys it does not set.
     """
+
+    dump_last = 200
 
     def __init__(self, test, conf=None, name="imgwd", connectors=None,
                  log_level="info"):
@@ -296,8 +381,6 @@ class Gateway:
         self.log_path = test.path(name + ".log")
         self.connectors = connectors or CONNECTORS
         self.log_level = log_level
-        self.proc = None
-        self.log_fp = None
         self.text = ""
         if conf is not None:
             self.write_config(conf)
@@ -337,37 +420,21 @@ class Gateway:
         return self.sections()["community " + community]["listen"]
 
     def start(self, timeout=15, wait=True):
-        self.log_fp = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [IMGWD, "-f", "-c", self.conf_path],
-            stdin=subprocess.DEVNULL, stdout=self.log_fp, stderr=self.log_fp)
+        self.spawn([IMGWD, "-f", "-c", self.conf_path], self.log_path)
         if wait:
             self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout=15):
         """Wait for the control socket and every listen address to accept."""
-        deadline = time.monotonic() + timeout
         todo = [("unix:" + self.sock)]
         for name, keys in self.sections().items():
             if name.startswith("community ") and "listen" in keys:
                 todo.append(keys["listen"])
-        while todo:
-            if self.proc.poll() is not None:
-                raise RuntimeError("imgwd exited with %r while starting"
-                                   % self.proc.returncode)
-            if time.monotonic() > deadline:
-                raise Timeout("imgwd not ready after %ss: %s waits" % (timeout, todo[0]))
-            if probe_addr(todo[0]):
-                todo.pop(0)
-            else:
-                time.sleep(0.02)
+        self.wait_listening(todo, timeout)
 
     def pid(self):
         return self.proc.pid
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def ctl(self, *args, timeout=30, sock=True):
         """Run imgwctl; returns (rc, stdout, stderr)."""
@@ -429,30 +496,7 @@ class Gateway:
         return self.wait(timeout)
 
     def kill(self):
-        if self.alive():
-            try:
-                self.proc.kill()
-                self.proc.wait(5)
-            except Exception:
-                pass
-        if self.log_fp is not None:
-            self.log_fp.close()
-            self.log_fp = None
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def dump_log(self, last=200):
-        lines = self.log().splitlines()
-        self.t.diag("---- %s stderr (%s, last %d of %d lines) ----"
-                    % (self.name, self.log_path, min(last, len(lines)), len(lines)))
-        for line in lines[-last:]:
-            self.t.diag(line)
-        self.t.diag("---- end of %s stderr ----" % self.name)
+        self.halt(signal.SIGKILL, 5)
 
 
 def probe_addr(addr):

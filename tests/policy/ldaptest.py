@@ -19,9 +19,8 @@ backend, suffix dc=example,dc=com, root DN cn=admin,dc=example,dc=com
 
 import os
 import shutil
-import socket
+import signal
 import subprocess
-import time
 
 import imgwtest as T
 
@@ -134,18 +133,18 @@ userPassword: %(p)s
 """ % {"s": SUFFIX, "r": READER_DN, "p": READER_PW}
 
 
-class Slapd:
+class Slapd(T.Server):
     def __init__(self, t, name="slapd", tls=None, require_tls=False):
         """tls: (ca file, certificate, key) -- slapd then takes StartTLS
         on its ldap:// port and listens on an ldaps:// port too;
         require_tls: binds and searches without TLS are refused."""
         self.t = t
+        self.name = name
         self.dir = t.path(name)
+        self.log_path = os.path.join(self.dir, "slapd.log")
         self.port = None
         self.tls_port = None
         self.tls = tls
-        self.proc = None
-        self.log_fp = None
         os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
         self.conf = os.path.join(self.dir, "slapd.conf")
         with open(self.conf, "w") as f:
@@ -192,41 +191,18 @@ directory %(d)s/db
         urls = self.uri + "/"
         if self.tls:
             urls += " " + self.ldaps_uri + "/"
-        self.log_fp = open(os.path.join(self.dir, "slapd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [SLAPD, "-h", urls, "-f", self.conf, "-d", "0"],
-            stdin=subprocess.DEVNULL, stdout=self.log_fp, stderr=self.log_fp)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("slapd exited with %r: %s" % (
-                    self.proc.returncode, self.log()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("slapd not listening after %ss" % timeout)
+        self.spawn([SLAPD, "-h", urls, "-f", self.conf, "-d", "0"],
+                   self.log_path)
+        try:
+            self.wait_listening([("127.0.0.1", self.port)], timeout,
+                                interval=0.05)
+        except Exception as e:
+            raise RuntimeError("%s: %s" % (e, self.log()[-4000:]))
+        return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.halt(signal.SIGTERM)
         self.proc = None
-        if self.log_fp is not None:
-            self.log_fp.close()
-            self.log_fp = None
-
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "slapd.log")) as f:
-                return f.read()[-4000:]
-        except OSError:
-            return ""
 
     def add(self, ldif):
         cmd = [LDAPADD, "-x", "-H", self.uri, "-D", ROOT_DN, "-w", ROOT_PW]

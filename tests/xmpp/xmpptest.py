@@ -70,31 +70,7 @@ def lua_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def track_server(test, srv):
-    """Have the test kill srv at its end and print srv's log on failure."""
-    test.prosodies = getattr(test, "prosodies", [])
-    test.prosodies.append(srv)
-    if not hasattr(test, "_xmpp_cleanup"):
-        test._xmpp_cleanup = True
-        orig = test._cleanup
-
-        def cleanup():
-            try:
-                orig()
-            finally:
-                for p in test.prosodies:
-                    p.kill()
-        test._cleanup = cleanup
-        orig_dump = test._dump_logs
-
-        def dump():
-            orig_dump()
-            for p in test.prosodies:
-                p.dump_log()
-        test._dump_logs = dump
-
-
-class Prosody:
+class Prosody(T.Server):
     """A private Prosody for one test."""
 
     def __init__(self, test, users=None, component=COMPONENT, secret=SECRET,
@@ -110,13 +86,12 @@ class Prosody:
         self.secret = secret
         self.conf = os.path.join(self.dir, "prosody.cfg.lua")
         self.log_path = os.path.join(self.dir, "prosody.log")
-        self.proc = None
         self.write_config()
         for u, pw in (users or {}).items():
             self.register(u, pw)
         if start:
             self.start()
-        track_server(test, self)
+        test.track(self)
 
     def write_config(self):
         text = """
@@ -163,47 +138,14 @@ Component "%(component)s"
                 user, (p.stdout + p.stderr).decode("utf-8", "replace")))
 
     def start(self, timeout=15):
-        self.out = open(os.path.join(self.dir, "prosody.out"), "ab")
-        self.proc = subprocess.Popen([PROSODY, "--config", self.conf],
-                                     stdin=subprocess.DEVNULL, stdout=self.out,
-                                     stderr=self.out)
-        deadline = time.monotonic() + timeout
-        for port in (self.c2s_port, self.component_port):
-            while not T.probe_addr(("127.0.0.1", port)):
-                if self.proc.poll() is not None:
-                    raise RuntimeError("prosody exited with %r" % self.proc.returncode)
-                if time.monotonic() > deadline:
-                    raise T.Timeout("prosody not listening on %d" % port)
-                time.sleep(0.02)
+        self.spawn([PROSODY, "--config", self.conf],
+                   os.path.join(self.dir, "prosody.out"))
+        self.wait_listening([("127.0.0.1", port) for port in
+                             (self.c2s_port, self.component_port)], timeout)
         return self
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def kill(self, sig=signal.SIGKILL):
-        if self.alive():
-            try:
-                self.proc.send_signal(sig)
-                self.proc.wait(10)
-            except Exception:
-                pass
-        if getattr(self, "out", None) is not None:
-            self.out.close()
-            self.out = None
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def dump_log(self, last=80):
-        lines = self.log().splitlines()
-        self.t.diag("---- %s log (last %d of %d lines) ----"
-                    % (self.name, min(last, len(lines)), len(lines)))
-        for line in lines[-last:]:
-            self.t.diag(line)
+        self.halt(sig)
 
 
 EJABBERD_ERL = os.environ.get("EJABBERD_ERL", "erl")
@@ -225,7 +167,7 @@ def yaml_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class Ejabberd:
+class Ejabberd(T.Server):
     """A private ejabberd for one test, with the interface of Prosody
     (c2s_port, component_port, component, secret, start, kill, alive, log).
 
@@ -259,12 +201,10 @@ class Ejabberd:
         self.log_path = os.path.join(self.dir, "ejabberd.log")
         self.users = dict(users or {})
         self.registered = set()
-        self.proc = None
-        self.out = None
         self.write_config()
         if start:
             self.start()
-        track_server(test, self)
+        test.track(self)
 
     def write_config(self):
         text = """\
@@ -337,22 +277,14 @@ modules:
             list(args)
 
     def start(self, timeout=30):
-        self.out = open(os.path.join(self.dir, "ejabberd.out"), "ab")
         spool = os.path.join(self.dir, "spool")
-        self.proc = subprocess.Popen(
-            self._erl("-sname", self.node, "+K", "true", "-mnesia", "dir",
-                      '"%s"' % spool, "-s", "ejabberd", "-noinput"),
-            stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.out,
-            env=self._env(), cwd=spool)
-        deadline = time.monotonic() + timeout
-        for port in (self.c2s_port, self.component_port):
-            while not T.probe_addr(("127.0.0.1", port)):
-                if self.proc.poll() is not None:
-                    raise RuntimeError("ejabberd exited with %r" % self.proc.returncode)
-                if time.monotonic() > deadline:
-                    raise T.Timeout("ejabberd not listening on %d after %ds"
-                                    % (port, timeout))
-                time.sleep(0.05)
+        self.spawn(self._erl("-sname", self.node, "+K", "true", "-mnesia", "dir",
+                             '"%s"' % spool, "-s", "ejabberd", "-noinput"),
+                   os.path.join(self.dir, "ejabberd.out"),
+                   env=self._env(), cwd=spool)
+        self.wait_listening([("127.0.0.1", port) for port in
+                             (self.c2s_port, self.component_port)], timeout,
+                            interval=0.05)
         for u, pw in self.users.items():
             if u not in self.registered:
                 self.register(u, pw)
@@ -375,33 +307,8 @@ modules:
         self.users[user] = password
         self.registered.add(user)
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def kill(self, sig=signal.SIGKILL):
-        if self.alive():
-            try:
-                self.proc.send_signal(sig)
-                self.proc.wait(10)
-            except Exception:
-                pass
-        if self.out is not None:
-            self.out.close()
-            self.out = None
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def dump_log(self, last=80):
-        lines = self.log().splitlines()
-        self.t.diag("---- %s log (last %d of %d lines) ----"
-                    % (self.name, min(last, len(lines)), len(lines)))
-        for line in lines[-last:]:
-            self.t.diag(line)
+        self.halt(sig)
 
 
 def gateway_config(pro, corp_port, secret=None, **xmpp_opts):

@@ -59,7 +59,7 @@ enum imgw_option_type {
 				 * a default may be "" */
 	IMGW_OPT_INT,		/* decimal integer within [min, max] */
 	IMGW_OPT_BOOL,		/* yes/no, true/false, on/off, 1/0 */
-	IMGW_OPT_LISTEN,	/* tcp:HOST:PORT or unix:/PATH */
+	IMGW_OPT_LISTEN,	/* tcp:HOST:PORT or unix:/PATH (imgw/listen.h) */
 };
 
 /*
