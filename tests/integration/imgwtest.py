@@ -684,3 +684,40 @@ def build_echo(out, version=None, extra=None, cflags=None):
 def reverse_cp(s):
     """A string with its code points in reverse order (what echo answers)."""
     return s[::-1]
+
+
+DNSMASQ = os.environ.get("DNSMASQ", shutil.which("dnsmasq") or "/usr/sbin/dnsmasq")
+
+
+class Dnsmasq:
+    """A private DNS server (dnsmasq, Debian package dnsmasq-base) on a
+    free port of 127.0.0.1 answering only the given records (the SIP and
+    XMPP DNS tests use it); .example and .test stay local, so
+    unknown names are NXDOMAIN at once."""
+
+    def __init__(self, t, records):
+        self.port = free_port()
+        self.log = t.path("dnsmasq.log")
+        args = [DNSMASQ, "-k", "--conf-file=/dev/null", "--port=%d" % self.port,
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+                "--no-hosts", "--pid-file=", "--user=root", "--log-queries",
+                "--log-facility=" + self.log, "--local=/example/", "--local=/test/"]
+        self.proc = subprocess.Popen(args + records, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while "started" not in self.text() and time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dnsmasq exited: %r" % self.proc.returncode)
+            time.sleep(0.05)
+
+    def text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -30,36 +30,8 @@ from xmpptest import C
 
 BOB = "bob@corp.example"
 ALICE = "alice@xmpp.example"
-DNSMASQ = os.environ.get("DNSMASQ", shutil.which("dnsmasq") or "/usr/sbin/dnsmasq")
-
-
-class Dnsmasq:
-    def __init__(self, t, records):
-        self.port = T.free_port()	# dnsmasq takes TCP and UDP on it
-        self.log = t.path("dnsmasq.log")
-        args = [DNSMASQ, "-k", "--conf-file=/dev/null", "--port=%d" % self.port,
-                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-                "--no-hosts", "--pid-file=", "--user=root", "--log-queries",
-                "--log-facility=" + self.log, "--local=/example/", "--local=/test/"]
-        self.proc = subprocess.Popen(args + records, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while "started" not in self.text() and time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("dnsmasq exited: %r" % self.proc.returncode)
-            time.sleep(0.05)
-
-    def text(self):
-        try:
-            with open(self.log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+DNSMASQ = T.DNSMASQ
+Dnsmasq = T.Dnsmasq
 
 
 def main(t):
