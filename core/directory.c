@@ -277,27 +277,6 @@ dir_attr_ok(const char *a)
 	return 1;
 }
 
-/* The first line of `path`, or NULL with err set. */
-static char *
-dir_read_password(const char *path, char *why, size_t whylen)
-{
-	char buf[1024];
-	FILE *f;
-	size_t n;
-
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(why, whylen, "cannot read %s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	n = strcspn(buf, "\r\n");
-	buf[n] = '\0';
-	return xstrdup(buf);
-}
-
 /*
  * Parse the [directory] of `c` into a new dir_conf.  NULL with err "" when
  * the section is absent, NULL with err set when it is wrong.
@@ -369,7 +348,7 @@ dir_conf_parse(const struct conf *c, char *err, size_t errlen)
 		goto fail;
 	}
 	if (pwf != NULL) {
-		if ((dc->bind_pw = dir_read_password(pwf, why, sizeof(why)))
+		if ((dc->bind_pw = util_read_first_line(pwf, why, sizeof(why)))
 		    == NULL) {
 			dir_fail(err, errlen, c, line2, "bind-password-file: %s",
 			    why);

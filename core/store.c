@@ -213,25 +213,18 @@ store_parse_uint(const char *v, long long min, long long max, unsigned *out)
 static char *
 store_read_password(const char *path, char *why, size_t whylen)
 {
-	char line[1024];
-	FILE *f;
-	size_t n;
+	char *line;
 
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
+	if ((line = util_read_first_line(path, why, whylen)) == NULL)
 		return NULL;
-	}
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
+	/* it goes into the connection string as PWD=... */
 	if (strpbrk(line, ";{}") != NULL) {
 		snprintf(why, whylen, "%s: the password may not contain ';', "
 		    "'{' or '}'", path);
+		free(line);
 		return NULL;
 	}
-	return xstrdup(line);
+	return line;
 }
 
 /* The connection string without PWD=...; the caller frees. */

@@ -1,6 +1,7 @@
 /* Allocation helpers and small utilities of the core. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,24 @@ xasprintf(const char *fmt, ...)
 	if (n < 0)
 		util_oom(0);
 	return s;
+}
+
+char *
+util_read_first_line(const char *path, char *why, size_t whylen)
+{
+	char line[1024];
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(why, whylen, "cannot read %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	return xstrdup(line);
 }
 
 uint64_t

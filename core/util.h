@@ -16,6 +16,11 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The first line of the file at `path` without its line end (a secret
+ * file: password, shared key); a new string, or NULL with the reason in
+ * why.  Lines longer than 1023 bytes are cut. */
+char *util_read_first_line(const char *path, char *why, size_t whylen);
+
 /* Monotonic clock in milliseconds. */
 uint64_t util_now_ms(void);
 
