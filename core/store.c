@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,24 @@ store_conf_clear(struct store_conf *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
+/* The [store] keys that take a bounded number, as data. */
+struct store_uint_key {
+	const char *key;
+	unsigned min, max;
+	const char *unit;	/* for the error: "expected UNIT from MIN to MAX" */
+	size_t off;		/* unsigned field in struct store_conf */
+};
+
+static const struct store_uint_key store_uint_keys[] = {
+	{ "batch", 1, 100000, "a number", offsetof(struct store_conf, batch) },
+	{ "flush-ms", 1, 600000, "milliseconds",
+	    offsetof(struct store_conf, flush_ms) },
+	{ "refresh", 1, 86400, "seconds", offsetof(struct store_conf, refresh) },
+	{ "retry-max", 100, 3600000, "milliseconds",
+	    offsetof(struct store_conf, retry_max_ms) },
+	{ "timeout", 0, 3600, "seconds", offsetof(struct store_conf, timeout) },
+};
+
 int
 store_conf_parse(const struct conf *c, struct store_conf *sc, char *err,
     size_t errlen)
@@ -309,35 +328,18 @@ store_conf_parse(const struct conf *c, struct store_conf *sc, char *err,
 		    v);
 		goto fail;
 	}
-	if ((v = conf_section_get(sec, "batch", &line)) != NULL &&
-	    store_parse_uint(v, 1, 100000, &sc->batch) < 0) {
-		store_conf_fail(err, errlen, file, line, "batch '%s': expected "
-		    "a number from 1 to 100000", v);
-		goto fail;
-	}
-	if ((v = conf_section_get(sec, "flush-ms", &line)) != NULL &&
-	    store_parse_uint(v, 1, 600000, &sc->flush_ms) < 0) {
-		store_conf_fail(err, errlen, file, line, "flush-ms '%s': "
-		    "expected milliseconds from 1 to 600000", v);
-		goto fail;
-	}
-	if ((v = conf_section_get(sec, "refresh", &line)) != NULL &&
-	    store_parse_uint(v, 1, 86400, &sc->refresh) < 0) {
-		store_conf_fail(err, errlen, file, line, "refresh '%s': "
-		    "expected seconds from 1 to 86400", v);
-		goto fail;
-	}
-	if ((v = conf_section_get(sec, "retry-max", &line)) != NULL &&
-	    store_parse_uint(v, 100, 3600000, &sc->retry_max_ms) < 0) {
-		store_conf_fail(err, errlen, file, line, "retry-max '%s': "
-		    "expected milliseconds from 100 to 3600000", v);
-		goto fail;
-	}
-	if ((v = conf_section_get(sec, "timeout", &line)) != NULL &&
-	    store_parse_uint(v, 0, 3600, &sc->timeout) < 0) {
-		store_conf_fail(err, errlen, file, line, "timeout '%s': "
-		    "expected seconds from 0 to 3600", v);
-		goto fail;
+	for (i = 0; i < sizeof(store_uint_keys) / sizeof(store_uint_keys[0]);
+	    i++) {
+		const struct store_uint_key *k = &store_uint_keys[i];
+		unsigned *field = (unsigned *)((char *)sc + k->off);
+
+		if ((v = conf_section_get(sec, k->key, &line)) != NULL &&
+		    store_parse_uint(v, k->min, k->max, field) < 0) {
+			store_conf_fail(err, errlen, file, line, "%s '%s': "
+			    "expected %s from %u to %u", k->key, v, k->unit,
+			    k->min, k->max);
+			goto fail;
+		}
 	}
 	if ((v = conf_section_get(sec, "required", &line)) != NULL) {
 		if ((b = conf_parse_bool(v)) < 0) {

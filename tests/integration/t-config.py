@@ -142,6 +142,15 @@ def main(t):
     text = good.replace("log-level = info", "log-level = chatty")
     case("bad log-level", text, lineno(text, "log-level"), "chatty")
 
+    # [store] numbers, each with its bound in the message
+    for kv, needle in (("batch = 0", "batch '0': expected a number from 1 to 100000"),
+                       ("flush-ms = 0", "flush-ms '0': expected milliseconds from 1 to 600000"),
+                       ("refresh = 99999", "refresh '99999': expected seconds from 1 to 86400"),
+                       ("retry-max = 5", "retry-max '5': expected milliseconds from 100 to 3600000"),
+                       ("timeout = x", "timeout 'x': expected seconds from 0 to 3600")):
+        text = good + "\n[store]\ndsn = none\n%s\n" % kv
+        case("bad [store] %s" % kv.split()[0], text, lineno(text, kv.split()[0] + " ="), needle)
+
     text = good.replace("queue-size = 500", "queue-size = -5")
     case("bad queue-size", text, lineno(text, "queue-size"), "queue-size")
 
