@@ -531,7 +531,47 @@ def connect(addr, timeout=10):
     return s
 
 
-class Client:
+class Inbox:
+    """Waiting on a peer connection: expect() and quiet() over the
+    subclass's recv(timeout), which returns the next object or None on
+    timeout or EOF, and keeps a list `skipped`.  Shared by the jsonl
+    Client and the XMPP test client."""
+
+    def expect(self, pred, timeout=5):
+        """The first object matching pred (a function, or a dict of fields
+        that must all be equal); others are recorded in `skipped`.  None
+        on timeout or EOF."""
+        if isinstance(pred, dict):
+            want = pred
+            pred = lambda o: all(o.get(k) == v for k, v in want.items())
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            obj = self.recv(left)
+            if obj is None:
+                return None
+            if pred(obj):
+                return obj
+            self.skipped.append(obj)
+
+    def quiet(self, timeout=0.5):
+        """Everything that arrives within timeout (an empty list when the
+        line stays quiet)."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            obj = self.recv(left)
+            if obj is None:
+                return got
+            got.append(obj)
+
+
+class Client(Inbox):
     """A jsonl client: one JSON object per line, over TCP or a UNIX socket.
 
     Lines received but not wanted by expect() are kept in `skipped` (in
@@ -612,39 +652,6 @@ class Client:
             return obj
         except ValueError:
             return {"type": "<not json>", "raw": line}
-
-    def expect(self, pred, timeout=5):
-        """The first object matching pred (a function, or a dict of fields
-        that must all be equal); others are recorded in `skipped`.  None
-        on timeout or EOF."""
-        if isinstance(pred, dict):
-            want = pred
-            pred = lambda o: all(o.get(k) == v for k, v in want.items())
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            obj = self.recv(left)
-            if obj is None:
-                return None
-            if pred(obj):
-                return obj
-            self.skipped.append(obj)
-
-    def quiet(self, timeout=0.5):
-        """Everything that arrives within timeout (an empty list when the
-        line stays quiet)."""
-        got = []
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return got
-            obj = self.recv(left)
-            if obj is None:
-                return got
-            got.append(obj)
 
     def bind(self, user, timeout=5):
         """Bind user; returns the bound answer or raises."""

@@ -340,7 +340,7 @@ def gwjid(addr, component=COMPONENT):
     return local + "@" + component + ("/" + res if res else "")
 
 
-class Client:
+class Client(T.Inbox):
     """A minimal XMPP client logged in to the private Prosody."""
 
     def __init__(self, test, pro, user, password, resource="test",
@@ -453,33 +453,6 @@ class Client:
 
     def recv(self, timeout=5):
         return self._next(timeout)
-
-    def expect(self, pred, timeout=5):
-        """The first stanza for which pred(el) is true; others are kept in
-        `skipped`.  None on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            el = self._next(left)
-            if el is None:
-                return None
-            if pred(el):
-                return el
-            self.skipped.append(el)
-
-    def quiet(self, timeout=0.5):
-        got = []
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return got
-            el = self._next(left)
-            if el is None:
-                return got
-            got.append(el)
 
 
 def stanza(name, attrs, children=""):
