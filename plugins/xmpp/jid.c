@@ -177,11 +177,16 @@ int
 xc_jid_domain_is(const char *jid, const char *domain)
 {
 	struct imgw_addr_parts p;
+	size_t n;
 
 	if (xc_jid_split(jid, &p) == -1)
 		return 0;
-	return p.domain_len == strlen(domain) &&
-	    strncasecmp(p.domain, domain, p.domain_len) == 0;
+	/* as the core compares domains: any case, the root label's dot
+	 * ignored ("gw.example." is gw.example; found by fuzzing) */
+	n = p.domain_len;
+	if (n > 0 && p.domain[n - 1] == '.')
+		n--;
+	return n == strlen(domain) && strncasecmp(p.domain, domain, n) == 0;
 }
 
 static int
