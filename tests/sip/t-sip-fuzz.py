@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""A bounded libFuzzer run of the inbound SIP-to-event path (fuzz-sip.c).
+"""A bounded libFuzzer run of the inbound SIP-to-event path (tests/fuzz/fuzz-sip.c).
 
-Builds tests/sip/fuzz-sip.c with the stack and connector sources under
+Builds tests/fuzz/fuzz-sip.c with the stack and connector sources under
 clang -fsanitize=fuzzer,address,undefined, seeds it with valid MESSAGE,
 isComposing, SUBSCRIBE, NOTIFY, OPTIONS and a response, and runs it for
 IMGW_FUZZ_SECONDS (default 30).  Any crash, leak or sanitizer report
@@ -39,7 +39,7 @@ def main(t):
                   glob.glob(os.path.join(top, "plugins", "common", "*.c")))
     cmd = [clang, "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
            "-fno-sanitize-recover=undefined", "-I", os.path.join(top, "sdk", "include"),
-           os.path.join(top, "tests", "sip", "fuzz-sip.c")] + srcs + \
+           os.path.join(top, "tests", "fuzz", "fuzz-sip.c")] + srcs + \
         pc.stdout.split() + ["-lresolv", "-o", exe]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if not t.ok(p.returncode == 0, "fuzz-sip builds with clang -fsanitize=fuzzer",

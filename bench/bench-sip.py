@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench-sip: sipp MESSAGE load over UDP into imgwd, to a jsonl sink.
 
-    tests/sip/bench-sip [--seconds N] [--rates R1,R2,...]
+    bench/bench-sip.py [--seconds N] [--rates R1,R2,...]
 
 Starts imgwd (from $IMGWD, else ./imgwd) with a jsonl community whose one
 client binds "*" and reads everything, and a sip community; sipp
@@ -24,8 +24,8 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.dirname(os.path.dirname(HERE))
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(TOP, "tests", "sip")
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 sys.path.insert(0, HERE)
 os.environ.setdefault("IMGWD", os.path.join(TOP, "imgwd"))
