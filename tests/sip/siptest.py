@@ -8,6 +8,7 @@ endpoint speaking UDP or TCP from Python, and sipp runs bounded in time.
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -260,74 +261,75 @@ KAM_DBTEXT = "/usr/share/kamailio/dbtext/kamailio"
 KAM_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
 
-def kamailio_missing():
-    """Why a Kamailio presence server cannot run here, or None."""
+def kamailio_missing(modules=("presence.so", "presence_xml.so", "db_text.so"),
+                     package="kamailio-presence-modules"):
+    """Why a Kamailio with these modules cannot run here, or None."""
     if KAMAILIO is None:
         return "kamailio is not installed (apt-get install kamailio)"
-    for m in ("presence.so", "presence_xml.so", "db_text.so"):
+    for m in modules:
         if not os.path.exists(os.path.join(KAM_MODULES, m)):
-            return "%s missing (apt-get install kamailio-presence-modules)" % m
+            return "%s missing (apt-get install %s)" % (m, package)
     return None
 
 
-class Kamailio:
-    """A private Kamailio presence server (tests/sip/kamailio.cfg.in) on
-    127.0.0.1:port, UDP and TCP, db_text tables in its own folder."""
+class Kamailio(T.Server):
+    """A private Kamailio on 127.0.0.1:port (UDP and TCP) from a config
+    template: `template` (default tests/sip/kamailio.cfg.in, the presence
+    server, db_text tables in its own folder) with @PORT@, @DIR@ and the
+    keys of `subst` (@KEY@) replaced.  `ready` is (proto, port) the
+    started server must answer an OPTIONS on (default: UDP on port).
+    test.track(kam) stops it at the end and dumps its log on failure."""
 
-    def __init__(self, t, port=None):
+    dump_last = 40
+
+    def __init__(self, t, port=None, template=None, subst=None, name="kamailio",
+                 ready=None):
         self.t = t
+        self.name = name
         self.port = port or free_port_both()
-        self.dir = t.path("kamailio")
+        self.dir = t.path(name)
         os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
         for tab in ("version", "presentity", "active_watchers", "watchers",
                     "xcap", "pua"):
             shutil.copy(os.path.join(KAM_DBTEXT, tab), os.path.join(self.dir, "db"))
-        with open(os.path.join(SCEN, "kamailio.cfg.in")) as f:
+        with open(template or os.path.join(SCEN, "kamailio.cfg.in")) as f:
             cfg = f.read().replace("@PORT@", str(self.port)).replace("@DIR@", self.dir)
+        for k, v in (subst or {}).items():
+            cfg = cfg.replace("@%s@" % k, str(v))
         self.cfg = os.path.join(self.dir, "kamailio.cfg")
         with open(self.cfg, "w") as f:
             f.write(cfg)
         self.pidfile = os.path.join(self.dir, "kamailio.pid")
         self.log_path = os.path.join(self.dir, "kamailio.log")
-        self.proc = None
+        self.ready = ready or ("udp", self.port)
 
     def start(self, timeout=15):
-        self.log_fp = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [KAMAILIO, "-f", self.cfg, "-P", self.pidfile, "-DD", "-E"],
-            stdin=subprocess.DEVNULL, stdout=self.log_fp, stderr=self.log_fp)
-        ep = Endpoint("udp")
+        self.spawn([KAMAILIO, "-f", self.cfg, "-P", self.pidfile, "-DD", "-E"],
+                   self.log_path)
+        ep = Endpoint(self.ready[0])
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
+                if not self.alive():
                     raise RuntimeError("kamailio exited: %s" % self.log()[-2000:])
-                ep.send(request("OPTIONS", "sip:127.0.0.1:%d" % self.port, ep,
-                                to="ping@sip.example"), self.port)
-                if ep.recv(0.2) is not None:
-                    return self
+                try:
+                    ep.send(request("OPTIONS", "sip:127.0.0.1:%d" % self.ready[1], ep,
+                                    to="ping@sip.example"), self.ready[1])
+                    if ep.recv(0.2) is not None:
+                        return self
+                except OSError:
+                    time.sleep(0.1)
+                    ep.close()
+                    ep = Endpoint(self.ready[0])
             raise T.Timeout("kamailio does not answer OPTIONS")
         finally:
             ep.close()
 
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+    def halt(self, sig=signal.SIGTERM, timeout=10):
+        # SIGTERM: the main process then stops its children too
+        super().halt(sig, timeout)
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc is not None:
-            self.log_fp.close()
-        self.proc = None
+    stop = halt
 
 
 # the private DNS server lives with the other peer helpers

@@ -52,16 +52,9 @@ def main(t):
     if why:
         t.skip("presence through Kamailio", why)
         return
-    kam = S.Kamailio(t)
-    try:
-        kam.start()
-        run(t, kam)
-    finally:
-        if t.failed:
-            t.diag("---- kamailio log (last lines) ----")
-            for line in kam.log().splitlines()[-40:]:
-                t.diag(line)
-        kam.stop()
+    kam = t.track(S.Kamailio(t))
+    kam.start()
+    run(t, kam)
 
 
 def run(t, kam):
