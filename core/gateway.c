@@ -32,6 +32,7 @@
 #define GW_QUEUE_TIMEOUT_MS	(60 * 1000)
 #define GW_DRAIN_MS		(10 * 1000)	/* removed communities */
 #define GW_SHUTDOWN_MS		(5 * 1000)
+#define GW_QUIESCE_MS		(10 * 1000)	/* work in flight before a stop */
 
 TAILQ_HEAD(inst_list, imgw_instance);
 
@@ -46,6 +47,8 @@ struct gateway {
 	struct event *sweep;
 	int stopping;
 	uint64_t stop_deadline;
+	int quiesce_asked;		/* shutdown: connectors were asked */
+	unsigned nquiescing;		/* shutdown: answers still owed */
 	time_t started;
 	unsigned reloads;
 	struct policy *policy;		/* gw_policy_*: decisions */
@@ -421,10 +424,22 @@ static void
 gw_release_inst(struct gateway *gw, struct imgw_instance *inst,
     const char *condition)
 {
-	struct module *mod = inst->mod;
+	struct module *mod = inst->mod, *next = inst->next_mod;
 
 	inst_free(inst, condition);
 	loader_release(mod);
+	if (next != NULL)
+		loader_release(next);
+}
+
+static void
+gw_removed_cb(struct imgw_instance *inst, void *arg)
+{
+	struct gateway *gw = arg;
+
+	log_msg(IMGW_LOG_INFO, inst->name, NULL, "unloading");
+	TAILQ_REMOVE(&gw->removing, inst, link);
+	gw_release_inst(gw, inst, IMGW_ERR_SERVICE_UNAVAILABLE);
 }
 
 static void
@@ -432,9 +447,78 @@ gw_drained_cb(struct imgw_instance *inst, void *arg)
 {
 	struct gateway *gw = arg;
 
-	log_msg(IMGW_LOG_INFO, inst->name, NULL, "drained; unloading");
-	TAILQ_REMOVE(&gw->removing, inst, link);
-	gw_release_inst(gw, inst, IMGW_ERR_SERVICE_UNAVAILABLE);
+	if (inst->state == INST_QUIESCING)
+		return;		/* gw_removed_cb follows */
+	log_msg(IMGW_LOG_INFO, inst->name, NULL, "queue drained");
+	if (inst_quiesce(inst, GW_QUIESCE_MS, gw_removed_cb, gw) == 0)
+		gw_removed_cb(inst, gw);
+}
+
+/* Swap in the connector a restart waits for, and mark it to start. */
+static void
+gw_restart_now(struct imgw_instance *inst)
+{
+	inst_stop(inst);
+	conf_community_free(inst->prev_cc);
+	inst->prev_cc = NULL;
+	loader_release(inst->mod);
+	inst->mod = inst->next_mod;
+	inst->desc = inst->next_desc;
+	inst->next_mod = NULL;
+	inst->next_desc = NULL;
+	inst->failed = 0;
+	inst->state = INST_NEW;
+	inst->retry_ms = 0;
+}
+
+static void
+gw_restart_cb(struct imgw_instance *inst, void *arg)
+{
+	struct gateway *gw = arg;
+
+	gw_restart_now(inst);
+	if (!gw->stopping)
+		inst_start(inst);
+}
+
+/*
+ * Restart `inst` with `mod` (a reference the instance takes) and section
+ * `cc` (copied), keeping its queue.  The router sees the new section at
+ * once; the running connector keeps the section it was started with
+ * (it may hold its option strings) and first finishes the work it took
+ * (quiesce).  Returns 1 when the restart waits for that, 0 when the
+ * instance is ready to be started now (state INST_NEW).
+ */
+static int
+gw_restart(struct gateway *gw, struct imgw_instance *inst, struct module *mod,
+    const struct conf_community *cc, size_t queue_max)
+{
+	if (inst->next_mod != NULL) {
+		/* a second reload while the first restart waits: newest wins */
+		loader_release(inst->next_mod);
+		conf_community_free(inst->cc);
+	} else {
+		inst->prev_cc = inst->cc;
+	}
+	inst->cc = conf_community_dup(cc);
+	inst->q.max = queue_max;
+	inst->next_mod = mod;
+	inst->next_desc = mod->desc;
+	if (inst->state == INST_QUIESCING ||
+	    inst_quiesce(inst, GW_QUIESCE_MS, gw_restart_cb, gw) == 1)
+		return 1;
+	gw_restart_now(inst);
+	return 0;
+}
+
+static void
+gw_shutdown_quiesced_cb(struct imgw_instance *inst, void *arg)
+{
+	struct gateway *gw = arg;
+
+	(void)inst;
+	if (gw->nquiescing > 0)
+		gw->nquiescing--;
 }
 
 static void
@@ -461,11 +545,17 @@ gw_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	TAILQ_FOREACH(inst, &gw->insts, link) {
 		inst_expire(inst, now, GW_QUEUE_TIMEOUT_MS);
+		inst_quiesce_expire(inst, now);
 		if (inst->q.len > 0 && inst->state == INST_READY)
 			busy = 1;
 	}
 	for (inst = TAILQ_FIRST(&gw->removing); inst != NULL; inst = next) {
 		next = TAILQ_NEXT(inst, link);
+		if (inst->state == INST_QUIESCING) {
+			busy = 1;
+			inst_quiesce_expire(inst, now);	/* may free inst */
+			continue;
+		}
 		if (inst->state != INST_READY ||
 		    now - inst->removing_ms > GW_DRAIN_MS) {
 			TAILQ_REMOVE(&gw->removing, inst, link);
@@ -475,9 +565,18 @@ gw_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (gw->stopping && (!busy || now > gw->stop_deadline)) {
-		if (busy)
+		if (busy && !gw->quiesce_asked)
 			log_warn("shutdown: queues not drained after %d ms; "
 			    "answering what is left", GW_SHUTDOWN_MS);
+		if (!gw->quiesce_asked) {
+			/* let the connectors finish the work they took */
+			gw->quiesce_asked = 1;
+			TAILQ_FOREACH(inst, &gw->insts, link)
+				gw->nquiescing += inst_quiesce(inst, GW_QUIESCE_MS,
+				    gw_shutdown_quiesced_cb, gw);
+		}
+		if (gw->nquiescing > 0)
+			return;		/* inst_quiesce_expire bounds the wait */
 		/* stopped here, freed by gateway_free after the loop */
 		TAILQ_FOREACH(inst, &gw->insts, link)
 			inst_stop(inst);
@@ -772,18 +871,9 @@ gateway_reload(struct gateway *gw, char *err, size_t errlen)
 		log_msg(IMGW_LOG_NOTICE, inst->name, NULL, "restarting (%s)",
 		    inst->mod != p->mod ? "connector file changed"
 		    : "configuration changed");
-		inst_stop(inst);
-		loader_release(inst->mod);
-		inst->mod = p->mod;
+		(void)gw_restart(gw, inst, p->mod, p->cc, p->cc->queue_size ?
+		    p->cc->queue_size : conf->queue_size);
 		p->mod = NULL;
-		inst->desc = inst->mod->desc;
-		inst->failed = 0;
-		conf_community_free(inst->cc);
-		inst->cc = conf_community_dup(p->cc);
-		inst->q.max = p->cc->queue_size ? p->cc->queue_size
-						: conf->queue_size;
-		inst->state = INST_NEW;
-		inst->retry_ms = 0;
 		restarted++;
 	}
 	gw_plan_free(plan, conf->ncomms);

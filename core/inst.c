@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 
 static void inst_dispatch_cb(evutil_socket_t fd, short what, void *arg);
 static void inst_retry_cb(evutil_socket_t fd, short what, void *arg);
+static void inst_quiesce_cb(evutil_socket_t fd, short what, void *arg);
+static void host_quiesced(struct imgw_instance *inst);
 
 struct imgw_instance *
 inst_new(struct router *r, struct event_base *base,
@@ -40,6 +43,7 @@ inst_new(struct router *r, struct event_base *base,
 	inst->q.max = cc->queue_size ? cc->queue_size : queue_max;
 	inst->dispatch = event_new(base, -1, 0, inst_dispatch_cb, inst);
 	inst->retry = event_new(base, -1, 0, inst_retry_cb, inst);
+	inst->quiesce_ev = event_new(base, -1, 0, inst_quiesce_cb, inst);
 	LIST_INIT(&inst->timers);
 	LIST_INIT(&inst->watches);
 	return inst;
@@ -52,6 +56,7 @@ inst_state_name(const struct imgw_instance *inst)
 	case INST_NEW: return "new";
 	case INST_STARTING: return "starting";
 	case INST_READY: return inst->blocked ? "busy" : "running";
+	case INST_QUIESCING: return "quiescing";
 	case INST_DOWN: return "down";
 	case INST_STOPPED: return "stopped";
 	}
@@ -153,10 +158,78 @@ inst_retry_cb(evutil_socket_t fd, short what, void *arg)
 		inst_start(inst);
 }
 
+/* The quiesce is over: done, timed out, or the community went down. */
+static void
+inst_quiesce_finish(struct imgw_instance *inst)
+{
+	void (*cb)(struct imgw_instance *, void *) = inst->quiesce_cb;
+
+	event_del(inst->quiesce_ev);
+	inst->quiesce_cb = NULL;
+	if (cb != NULL)
+		cb(inst, inst->quiesce_arg);
+}
+
+static void
+inst_quiesce_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imgw_instance *inst = arg;
+
+	(void)fd;
+	(void)what;
+	if (inst->state == INST_QUIESCING && inst->quiesce_cb != NULL) {
+		log_msg(IMGW_LOG_INFO, inst->name, NULL, "work in flight finished");
+		inst_quiesce_finish(inst);
+	}
+}
+
+int
+inst_quiesce(struct imgw_instance *inst, unsigned max_ms,
+    void (*cb)(struct imgw_instance *inst, void *arg), void *arg)
+{
+	if (inst->state != INST_READY || !inst->has_priv ||
+	    inst->desc->size < offsetof(struct imgw_connector, quiesce) +
+	    sizeof(inst->desc->quiesce) || inst->desc->quiesce == NULL)
+		return 0;
+	inst->state = INST_QUIESCING;
+	inst->blocked = 0;
+	inst->quiesce_done = 0;
+	inst->quiesce_cb = NULL;
+	inst->in_quiesce = 1;
+	inst->desc->quiesce(inst->priv);
+	inst->in_quiesce = 0;
+	if (inst->quiesce_done || inst->state != INST_QUIESCING) {
+		if (inst->state == INST_QUIESCING)
+			inst->state = INST_READY;	/* the caller stops it */
+		event_del(inst->quiesce_ev);
+		return 0;
+	}
+	inst->quiesce_cb = cb;
+	inst->quiesce_arg = arg;
+	inst->quiesce_deadline_ms = util_now_ms() + max_ms;
+	log_msg(IMGW_LOG_INFO, inst->name, NULL, "waiting (at most %u ms) for "
+	    "the work in flight", max_ms);
+	return 1;
+}
+
+void
+inst_quiesce_expire(struct imgw_instance *inst, uint64_t now)
+{
+	if (inst->state != INST_QUIESCING || inst->quiesce_cb == NULL ||
+	    now < inst->quiesce_deadline_ms)
+		return;
+	log_msg(IMGW_LOG_WARNING, inst->name, NULL, "work still in flight at "
+	    "the end of the wait; stopping anyway");
+	counters_add(&inst->ctr, "quiesce-timeouts", 1);
+	inst_quiesce_finish(inst);
+}
+
 void
 inst_stop(struct imgw_instance *inst)
 {
 	event_del(inst->retry);
+	event_del(inst->quiesce_ev);
+	inst->quiesce_cb = NULL;
 	inst_teardown(inst);
 	inst->state = INST_STOPPED;
 	inst->blocked = 0;
@@ -185,6 +258,8 @@ inst_free(struct imgw_instance *inst, const char *condition)
 	inst_answer_all(inst, condition, "community removed");
 	event_free(inst->dispatch);
 	event_free(inst->retry);
+	event_free(inst->quiesce_ev);
+	conf_community_free(inst->prev_cc);
 	counters_free(&inst->ctr);
 	conf_community_free(inst->cc);
 	free(inst->down_reason);
@@ -513,7 +588,8 @@ host_resume(struct imgw_instance *inst)
 static void
 host_ready(struct imgw_instance *inst)
 {
-	if (inst->state == INST_STOPPED || !inst->has_priv)
+	if (inst->state == INST_STOPPED || inst->state == INST_QUIESCING ||
+	    !inst->has_priv)
 		return;
 	if (inst->state != INST_READY)
 		log_msg(IMGW_LOG_NOTICE, inst->name, NULL, "community is up "
@@ -526,12 +602,27 @@ host_ready(struct imgw_instance *inst)
 }
 
 static void
+host_quiesced(struct imgw_instance *inst)
+{
+	if (inst->state != INST_QUIESCING)
+		return;
+	inst->quiesce_done = 1;
+	if (!inst->in_quiesce)
+		event_active(inst->quiesce_ev, EV_TIMEOUT, 0);
+}
+
+static void
 host_down(struct imgw_instance *inst, const char *why)
 {
 	if (inst->state == INST_STOPPED)
 		return;
 	log_msg(IMGW_LOG_WARNING, inst->name, NULL, "community is down: %s",
 	    why ? why : "no reason given");
+	if (inst->state == INST_QUIESCING) {
+		/* nothing more comes back from a lost peer: stop now */
+		host_quiesced(inst);
+		return;
+	}
 	inst_set_down(inst, why ? why : "down");
 }
 
@@ -586,4 +677,5 @@ const struct imgw_host inst_host = {
 	.sub_put = host_sub_put,
 	.sub_del = host_sub_del,
 	.sub_list = host_sub_list,
+	.quiesced = host_quiesced,
 };

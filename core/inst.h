@@ -27,6 +27,7 @@ enum inst_state {
 	INST_NEW = 0,	/* not started */
 	INST_STARTING,	/* started, waiting for host->ready */
 	INST_READY,	/* taking deliveries */
+	INST_QUIESCING,	/* no deliveries; the work in flight finishes */
 	INST_DOWN,	/* start failed or peer lost; events queue */
 	INST_STOPPED,	/* stopped and finalized */
 };
@@ -85,6 +86,18 @@ struct imgw_instance {
 	LIST_HEAD(, imgw_watch) watches;
 	void (*drained_cb)(struct imgw_instance *inst, void *arg);
 	void *drained_arg;
+	/* quiesce (ABI 1.2): done_cb runs once, from the loop */
+	struct event *quiesce_ev;
+	uint64_t quiesce_deadline_ms;
+	void (*quiesce_cb)(struct imgw_instance *inst, void *arg);
+	void *quiesce_arg;
+	int in_quiesce;		/* inside desc->quiesce */
+	int quiesce_done;	/* host->quiesced called */
+	/* a restart waiting for the quiesce: the next connector and the
+	 * section the running one was started with (kept alive for it) */
+	struct module *next_mod;
+	const struct imgw_connector *next_desc;
+	struct conf_community *prev_cc;
 };
 
 /*
@@ -100,6 +113,19 @@ struct imgw_instance *inst_new(struct router *r, struct event_base *base,
  * failed start is retried with back-off, a failed init (a configuration
  * the connector refuses) is not. */
 int inst_start(struct imgw_instance *inst);
+
+/*
+ * Stop delivering and let the connector finish what it took (ABI 1.2
+ * quiesce), for at most `max_ms`.  Returns 1 when `cb` will run once, from
+ * the loop, when the connector is done or the time is up; 0 when there
+ * is nothing to wait for (the connector has no quiesce hook or is not
+ * running): `cb` is not called, stop at once.
+ */
+int inst_quiesce(struct imgw_instance *inst, unsigned max_ms,
+    void (*cb)(struct imgw_instance *inst, void *arg), void *arg);
+
+/* Run the callback of a quiesce whose time is up (from a periodic sweep). */
+void inst_quiesce_expire(struct imgw_instance *inst, uint64_t now);
 
 /* stop + fini the connector, drop its timers and watches; the queue stays. */
 void inst_stop(struct imgw_instance *inst);

@@ -274,11 +274,40 @@ sip_deliver(void *priv, const struct imgw_event *ev, const char **condition_r)
 	}
 }
 
+/*
+ * quiesce (ABI 1.2): before a restart, removal or shutdown, the requests
+ * sent for events (MESSAGEs, SUBSCRIBEs) get their answers — the peer
+ * may well take them — instead of failing with 503 at stop.  The stack
+ * keeps running meanwhile; sc->pend is looked at every 20 ms.
+ */
+static void
+sip_quiesce_poll(void *arg)
+{
+	struct sipc *sc = arg;
+
+	sc->quiesce_timer = NULL;
+	if (sc->pend == NULL) {
+		sc->host->quiesced(sc->inst);
+		return;
+	}
+	sc->quiesce_timer = sc->host->timer_add(sc->inst, 20, sip_quiesce_poll, sc);
+}
+
+static void
+sip_quiesce(void *priv)
+{
+	sip_quiesce_poll(priv);
+}
+
 static void
 sip_stop(void *priv)
 {
 	struct sipc *sc = priv;
 
+	if (sc->quiesce_timer != NULL) {
+		sc->host->timer_del(sc->quiesce_timer);
+		sc->quiesce_timer = NULL;
+	}
 	sip_ka_stop(sc);
 	sip_in_holds_free(sc);
 	/* subscriptions stay in the store (if there is one) and are picked
@@ -316,6 +345,7 @@ static const struct imgw_connector sip_connector = {
 	.deliver = sip_deliver,
 	.stop = sip_stop,
 	.fini = sip_fini,
+	.quiesce = sip_quiesce,
 };
 
 IMGW_EXPORT const struct imgw_connector *

@@ -124,6 +124,7 @@ struct sipc {
 	uint64_t ka_gen;		/* answers of older rounds are ignored */
 	int listing;			/* sub_list answers pending */
 	int stopping;			/* stop: free subs, keep them stored */
+	struct imgw_timer *quiesce_timer; /* quiesce: waits for sc->pend */
 };
 
 #define SIPC_LOG(sc, lvl, ...) \

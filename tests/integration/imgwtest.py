@@ -352,6 +352,18 @@ class Server:
         except OSError:
             return ""
 
+    def wait_log(self, text, timeout=10, count=1):
+        """Wait until the log holds `text` at least `count` times; the log,
+        or Timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if log.count(text) >= count:
+                return log
+            if time.monotonic() > deadline:
+                raise Timeout("%s: %r not logged after %ss" % (self.name, text, timeout))
+            time.sleep(0.05)
+
     def dump_log(self, last=None):
         last = self.dump_last if last is None else last
         lines = self.log().splitlines()

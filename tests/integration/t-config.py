@@ -205,7 +205,7 @@ def main(t):
     # -V
     rc, out, err = run(["-V"])
     t.is_(rc, 0, "imgwd -V exits 0")
-    t.like(out, "ABI 1.1", "imgwd -V prints the connector ABI")
+    t.like(out, "ABI 1.2", "imgwd -V prints the connector ABI")
     version = None
     try:
         with open(os.path.join(T.BUILDDIR, "config.h")) as f:

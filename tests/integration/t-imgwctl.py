@@ -60,7 +60,7 @@ def main(t):
         st = {}
     t.is_(st.get("node"), "ctl-node", "status --json: node")
     t.is_(st.get("pid"), gw.pid(), "status --json: pid is imgwd's")
-    t.is_(st.get("abi"), "1.1", "status --json: abi")
+    t.is_(st.get("abi"), "1.2", "status --json: abi")
     t.ok(isinstance(st.get("version"), str) and st.get("version"), "status --json: version")
     t.ok(isinstance(st.get("uptime"), int) and st["uptime"] >= 0, "status --json: uptime")
     t.is_(st.get("reloads"), 0, "status --json: no reloads yet")

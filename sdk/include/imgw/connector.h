@@ -219,6 +219,15 @@ struct imgw_host {
 	 * stop: a pending list is cancelled then, without the final NULL. */
 	int (*sub_list)(struct imgw_instance *inst,
 	    void (*cb)(void *arg, const struct imgw_sub *sub), void *arg);
+
+	/* ---- ABI 1.2: finishing the work in flight before a stop -----------
+	 *
+	 * After the core called the descriptor's quiesce, the connector calls
+	 * quiesced once nothing it took with deliver is still waiting for its
+	 * peer (it may call it from inside quiesce, or from any callback:
+	 * the core acts on it later, from the loop).  Test
+	 * `offsetof(struct imgw_host, quiesced) < host->size` before use. */
+	void (*quiesced)(struct imgw_instance *inst);
 };
 
 /* ---- the descriptor -------------------------------------------------------- */
@@ -285,6 +294,19 @@ struct imgw_connector {
 
 	/* Free the private state.  No host call is valid afterwards. */
 	void (*fini)(void *priv);
+
+	/* ---- ABI 1.2 (optional: NULL, or a descriptor from before 1.2) -----
+	 *
+	 * Let the work already taken finish before stop.  On a reload that
+	 * restarts or removes the community, and on shutdown, the core stops
+	 * delivering and calls quiesce; the connector keeps its peers, takes
+	 * their answers (turning failures into error events as usual), may
+	 * still emit what peers send, and calls host->quiesced when nothing
+	 * it took is in flight.  stop follows then, or after the core's own
+	 * bound (10 s) if quiesced never comes.  No deliver follows quiesce.
+	 * Without this hook stop follows at once, and what is in flight is
+	 * the connector's to answer from stop. */
+	void (*quiesce)(void *priv);
 };
 
 #define IMGW_CONNECTOR_HEAD						\

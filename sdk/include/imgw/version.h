@@ -15,13 +15,16 @@
  *                    subscriptions kept in the store); struct imgw_sub;
  *                    struct imgw_event: msg_type (chat/normal/headline)
  *                    and answers (the kind an error answers).
+ *   2026-11-26  1.2  descriptor: quiesce; host table: quiesced (work in
+ *                    flight finishes before a restart, removal or
+ *                    shutdown stops the connector).
  */
 #ifndef IMGW_VERSION_H
 #define IMGW_VERSION_H
 
 #define IMGW_VERSION		"0.1.0"
 #define IMGW_ABI_MAJOR		1
-#define IMGW_ABI_MINOR		1
+#define IMGW_ABI_MINOR		2
 
 /* First field of every connector descriptor. "IMGW" in ASCII. */
 #define IMGW_CONNECTOR_MAGIC	0x494d4757u
