@@ -160,6 +160,7 @@ sip_in_message(struct sipc *sc, struct sip_srv *srv, osip_message_t *req)
 	const osip_uri_t *target;
 	struct imgw_event ev;
 	const char *why, *body;
+	unsigned refresh = 0;
 	size_t len;
 	int code;
 
@@ -204,7 +205,7 @@ sip_in_message(struct sipc *sc, struct sip_srv *srv, osip_message_t *req)
 	case SIP_BODY_ISCOMPOSING:
 		imgw_event_init(&ev, IMGW_EV_CHATSTATE);
 		(void)sip_msg_body(req, &body, &len);
-		if (sip_isc_parse(body, len, &ev.state) == -1) {
+		if (sip_isc_parse(body, len, &ev.state, &refresh) == -1) {
 			sip_in_reply(sc, srv, 400, "bad isComposing document");
 			return;
 		}
@@ -228,9 +229,11 @@ sip_in_message(struct sipc *sc, struct sip_srv *srv, osip_message_t *req)
 	if (sc->host->emit(sc->inst, &ev, err, sizeof(err), trace) == -1) {
 		err[sizeof(err) - 1] = '\0';
 		sip_in_reply(sc, srv, sip_err_emit_code(err), err);
-	} else if (sc->answer_wait_ms == 0 || ev.kind != IMGW_EV_MESSAGE ||
-	    sip_in_hold(sc, srv, trace) == -1) {
-		sip_in_reply(sc, srv, 202, NULL);
+	} else {
+		sip_typing_in(sc, &ev, refresh);
+		if (sc->answer_wait_ms == 0 || ev.kind != IMGW_EV_MESSAGE ||
+		    sip_in_hold(sc, srv, trace) == -1)
+			sip_in_reply(sc, srv, 202, NULL);
 	}
 	osip_free(thread);
 	free(id);

@@ -5,8 +5,9 @@
  * chat state is idle.
  *
  * Parsed with expat; no DTD, no external entities (expat never fetches
- * them unless asked), a depth bound, and only <state> in the
- * urn:ietf:params:xml:ns:im-iscomposing namespace is read.
+ * them unless asked), a depth bound, and only <state> and <refresh> in
+ * the urn:ietf:params:xml:ns:im-iscomposing namespace are read.  The
+ * refresh interval is typing.c's business.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,12 +19,14 @@
 #define SIP_ISC_NS	"urn:ietf:params:xml:ns:im-iscomposing"
 #define SIP_ISC_DEPTH	16
 
+enum { SIP_ISC_NONE, SIP_ISC_STATE, SIP_ISC_REFRESH };
+
 struct sip_isc {
 	int depth;
-	int in_state;
+	int in;				/* the element whose text is read */
 	int bad;
-	char state[16];
-	size_t len;
+	char text[2][16];		/* state, refresh */
+	size_t len[2];
 };
 
 static void XMLCALL
@@ -37,7 +40,9 @@ sip_isc_start(void *arg, const XML_Char *name, const XML_Char **attrs)
 	if (p->depth == 1 && strcmp(name, SIP_ISC_NS "|isComposing") != 0)
 		p->bad = 1;
 	if (p->depth == 2 && strcmp(name, SIP_ISC_NS "|state") == 0)
-		p->in_state = 1;
+		p->in = SIP_ISC_STATE;
+	else if (p->depth == 2 && strcmp(name, SIP_ISC_NS "|refresh") == 0)
+		p->in = SIP_ISC_REFRESH;
 }
 
 static void XMLCALL
@@ -47,32 +52,53 @@ sip_isc_end(void *arg, const XML_Char *name)
 
 	(void)name;
 	p->depth--;
-	p->in_state = 0;
+	p->in = SIP_ISC_NONE;
 }
 
 static void XMLCALL
 sip_isc_text(void *arg, const XML_Char *s, int len)
 {
 	struct sip_isc *p = arg;
+	int i = p->in - 1;
 
-	if (!p->in_state || len < 0)
+	if (p->in == SIP_ISC_NONE || len < 0)
 		return;
-	if (p->len + (size_t)len >= sizeof(p->state)) {
+	if (p->len[i] + (size_t)len >= sizeof(p->text[i])) {
 		p->bad = 1;
 		return;
 	}
-	memcpy(p->state + p->len, s, (size_t)len);
-	p->len += (size_t)len;
-	p->state[p->len] = '\0';
+	memcpy(p->text[i] + p->len[i], s, (size_t)len);
+	p->len[i] += (size_t)len;
+	p->text[i][p->len[i]] = '\0';
 }
 
-/* The chat state of an isComposing document; 0, or -1 when malformed. */
+/* `s` without the white space around it (in place). */
+static char *
+sip_isc_trim(char *s)
+{
+	char *e;
+
+	for (; *s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'; s++)
+		;
+	for (e = s + strlen(s); e > s && (e[-1] == ' ' || e[-1] == '\t' ||
+	    e[-1] == '\r' || e[-1] == '\n'); e--)
+		;
+	*e = '\0';
+	return s;
+}
+
+/*
+ * The chat state of an isComposing document, and its refresh interval in
+ * seconds (0: none given; at most 86400); 0, or -1 when malformed.
+ */
 int
-sip_isc_parse(const char *xml, size_t len, enum imgw_chatstate *state_r)
+sip_isc_parse(const char *xml, size_t len, enum imgw_chatstate *state_r,
+    unsigned *refresh_r)
 {
 	struct sip_isc p = { 0 };
 	XML_Parser xp;
-	char *s, *e;
+	unsigned long r = 0;
+	char *s, *end;
 	int ok;
 
 	if (len > 65536 || (xp = XML_ParserCreateNS("UTF-8", '|')) == NULL)
@@ -84,12 +110,14 @@ sip_isc_parse(const char *xml, size_t len, enum imgw_chatstate *state_r)
 	XML_ParserFree(xp);
 	if (!ok || p.bad)
 		return -1;
-	for (s = p.state; *s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'; s++)
-		;
-	for (e = s + strlen(s); e > s && (e[-1] == ' ' || e[-1] == '\t' ||
-	    e[-1] == '\r' || e[-1] == '\n'); e--)
-		;
-	*e = '\0';
+	s = sip_isc_trim(p.text[1]);
+	if (*s != '\0') {
+		r = strtoul(s, &end, 10);
+		if (*end != '\0' || *s < '0' || *s > '9' || r == 0)
+			return -1;	/* RFC 3994: a positive integer */
+	}
+	*refresh_r = r > 86400 ? 86400 : (unsigned)r;
+	s = sip_isc_trim(p.text[0]);
 	if (strcmp(s, "active") == 0)
 		*state_r = IMGW_CS_COMPOSING;
 	else if (strcmp(s, "idle") == 0)
@@ -99,18 +127,25 @@ sip_isc_parse(const char *xml, size_t len, enum imgw_chatstate *state_r)
 	return 0;
 }
 
+/* An isComposing document; composing is active with <refresh>refresh_s. */
 int
-sip_isc_format(enum imgw_chatstate state, char *buf, size_t len)
+sip_isc_format(enum imgw_chatstate state, unsigned refresh_s, char *buf,
+    size_t len)
 {
-	int n = snprintf(buf, len,
+	char refresh[48] = "";
+	int n;
+
+	if (state == IMGW_CS_COMPOSING)
+		snprintf(refresh, sizeof(refresh), "  <refresh>%u</refresh>\r\n",
+		    refresh_s);
+	n = snprintf(buf, len,
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
 	    "<isComposing xmlns=\"" SIP_ISC_NS "\">\r\n"
 	    "  <state>%s</state>\r\n"
 	    "  <contenttype>text/plain</contenttype>\r\n"
 	    "%s"
 	    "</isComposing>\r\n",
-	    state == IMGW_CS_COMPOSING ? "active" : "idle",
-	    state == IMGW_CS_COMPOSING ? "  <refresh>90</refresh>\r\n" : "");
+	    state == IMGW_CS_COMPOSING ? "active" : "idle", refresh);
 
 	return n > 0 && (size_t)n < len ? n : -1;
 }

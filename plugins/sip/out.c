@@ -211,7 +211,8 @@ sip_out_build(struct sipc *sc, const struct imgw_event *ev, char *callid,
 	    ++sc->cseq)) == NULL)
 		return NULL;
 	if (ev->kind == IMGW_EV_CHATSTATE) {
-		if ((n = sip_isc_format(ev->state, xml, sizeof(xml))) < 0 ||
+		if ((n = sip_isc_format(ev->state, sc->isc_refresh_s, xml,
+		    sizeof(xml))) < 0 ||
 		    sip_msg_set_body(m, "application/im-iscomposing+xml", xml,
 		    (size_t)n) == -1)
 			goto fail;

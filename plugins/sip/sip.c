@@ -133,6 +133,15 @@ static const struct imgw_option sip_options[] = {
 		.help = "ms an incoming MESSAGE waits for a routing error before 202",
 	},
 	{
+		.name = "iscomposing-refresh",
+		.type = IMGW_OPT_INT,
+		.def = "90",
+		.min = 10,
+		.max = 3600,
+		.help = "seconds our isComposing active states last (<refresh>); "
+		    "resent after two thirds of it",
+	},
+	{
 		.name = "keepalive",
 		.type = IMGW_OPT_INT,
 		.def = "0",
@@ -195,6 +204,7 @@ sip_init(struct imgw_instance *inst, const struct imgw_host *host, void **priv_r
 	sc->answer_wait_ms = (unsigned)host->option_int(inst, "answer-wait");
 	sc->sub_expires = (unsigned)host->option_int(inst, "subscribe-expires");
 	sc->keepalive_s = (unsigned)host->option_int(inst, "keepalive");
+	sc->isc_refresh_s = (unsigned)host->option_int(inst, "iscomposing-refresh");
 	sc->max_subs = (size_t)host->option_int(inst, "max-subscriptions");
 	if (sc->cfg.max_message < 1024 || sc->cfg.max_message > 1048576 ||
 	    sc->cfg.max_conns < 1 || sc->cfg.tcp_idle_s < 1 ||
@@ -250,10 +260,14 @@ sip_deliver(void *priv, const struct imgw_event *ev, const char **condition_r)
 {
 	struct sipc *sc = priv;
 
+	int rc;
+
 	switch (ev->kind) {
 	case IMGW_EV_MESSAGE:
 	case IMGW_EV_CHATSTATE:
-		return sip_out_deliver(sc, ev, condition_r);
+		if ((rc = sip_out_deliver(sc, ev, condition_r)) == IMGW_OK)
+			sip_typing_out(sc, ev);
+		return rc;
 	case IMGW_EV_ERROR:
 		if (sip_in_error_event(sc, ev) == -1)
 			SIPC_COUNT(sc, "errors-after-accept");
@@ -314,6 +328,7 @@ sip_stop(void *priv)
 	 * up by the next start; nothing is sent to the peers */
 	sc->stopping = 1;
 	sip_sub_free_all(sc);
+	sip_typing_free_all(sc);
 	if (sc->st != NULL)
 		sip_stack_stop(sc->st);
 	sc->again = 0;
@@ -327,6 +342,7 @@ sip_fini(void *priv)
 	sip_ka_stop(sc);
 	sip_in_holds_free(sc);
 	sip_sub_free_all(sc);
+	sip_typing_free_all(sc);
 	sip_stack_free(sc->st);		/* runs the last answer callbacks */
 	sip_out_free(sc);
 	sip_opt_free(sc);

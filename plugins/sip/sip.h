@@ -34,6 +34,10 @@
 
 #define SIP_ACCEPT	"text/plain, application/im-iscomposing+xml"
 
+/* RFC 3994: a receiver waits 120 s for the refresh of an active state
+ * whose document gives no <refresh> */
+#define SIP_ISC_DEFAULT_REFRESH_S	120
+
 struct sip_route {
 	char *domain;			/* lower case, or "*" */
 	struct sip_taddr ta;
@@ -125,6 +129,9 @@ struct sipc {
 	int listing;			/* sub_list answers pending */
 	int stopping;			/* stop: free subs, keep them stored */
 	struct imgw_timer *quiesce_timer; /* quiesce: waits for sc->pend */
+	unsigned isc_refresh_s;		/* option iscomposing-refresh */
+	struct sip_typing **typing;	/* typing.c: hash table, or NULL */
+	size_t ntyping;
 };
 
 #define SIPC_LOG(sc, lvl, ...) \
@@ -208,7 +215,15 @@ int sip_subin_deliver(struct sipc *sc, const struct imgw_event *ev,
 void sip_subin_subscribe(struct sipc *sc, struct sip_srv *srv, osip_message_t *req);
 
 /* iscomposing.c */
-int sip_isc_parse(const char *xml, size_t len, enum imgw_chatstate *state_r);
-int sip_isc_format(enum imgw_chatstate state, char *buf, size_t len);
+int sip_isc_parse(const char *xml, size_t len, enum imgw_chatstate *state_r,
+    unsigned *refresh_r);
+int sip_isc_format(enum imgw_chatstate state, unsigned refresh_s, char *buf,
+    size_t len);
+
+/* typing.c: isComposing refresh (RFC 3994 section 4) */
+void sip_typing_in(struct sipc *sc, const struct imgw_event *ev,
+    unsigned refresh_s);
+void sip_typing_out(struct sipc *sc, const struct imgw_event *ev);
+void sip_typing_free_all(struct sipc *sc);
 
 #endif /* IMGW_PLUGIN_SIP_H */

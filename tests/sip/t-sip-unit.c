@@ -183,12 +183,35 @@ t_pidf(void)
 	}
 	for (cs = IMGW_CS_ACTIVE; cs < IMGW_CS_MAX; cs++) {
 		enum imgw_chatstate back;
+		unsigned refresh = 7;
 
-		n = sip_isc_format(cs, doc, sizeof(doc));
+		n = sip_isc_format(cs, 90, doc, sizeof(doc));
 		snprintf(what, sizeof(what), "isComposing for %s", imgw_chatstate_name(cs));
-		t_ok(n > 0 && sip_isc_parse(doc, (size_t)n, &back) == 0 &&
-		    back == (cs == IMGW_CS_COMPOSING ? IMGW_CS_COMPOSING : IMGW_CS_PAUSED),
-		    what);
+		t_ok(n > 0 && sip_isc_parse(doc, (size_t)n, &back, &refresh) == 0 &&
+		    back == (cs == IMGW_CS_COMPOSING ? IMGW_CS_COMPOSING : IMGW_CS_PAUSED) &&
+		    refresh == (cs == IMGW_CS_COMPOSING ? 90u : 0u), what);
+	}
+	{
+		static const char *const bad[] = { "0", "-5", "12x", " ", "99999999999999999999" };
+		static const char fmt[] = "<isComposing xmlns='urn:ietf:params:xml:ns:"
+		    "im-iscomposing'><state>active</state><refresh>%s</refresh>"
+		    "</isComposing>";
+		enum imgw_chatstate back;
+		unsigned refresh;
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			n = snprintf(doc, sizeof(doc), fmt, bad[i]);
+			snprintf(what, sizeof(what), "isComposing refresh '%s' -> %s",
+			    bad[i], i == 3 ? "none" : "malformed");
+			refresh = 7;
+			t_ok(i == 3 ? sip_isc_parse(doc, (size_t)n, &back, &refresh) == 0 &&
+			    refresh == 0 : sip_isc_parse(doc, (size_t)n, &back, &refresh) == -1,
+			    what);
+		}
+		n = snprintf(doc, sizeof(doc), fmt, "100000");
+		t_ok(sip_isc_parse(doc, (size_t)n, &back, &refresh) == 0 &&
+		    refresh == 86400, "isComposing refresh is at most a day");
 	}
 }
 
