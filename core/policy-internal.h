@@ -95,6 +95,11 @@ struct policy {
 
 	struct counters ctr;		/* "refused.KIND" */
 	char rule_buf[POLICY_RULE_NAME_MAX];
+	/* the rule that decided so far, formatted into rule_buf only when
+	 * someone reads it (a refusal, `imgwctl policy test`): an allowed
+	 * event in the router never needs its name */
+	const struct policy_rule *rn_rule;
+	const char *rn_community, *rn_setting;
 	char text_buf[512];
 
 	/* loading (policy-load.c) */

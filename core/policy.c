@@ -869,6 +869,8 @@ policy_is_local(const struct policy *p, const char *community)
 	    strcmp(p->local, community) == 0;
 }
 
+static void policy_rule_format(struct policy *p);
+
 /* Refuse: fill the verdict and count the refusal under `what`. */
 static void
 policy_refuse(struct policy *p, struct policy_q *q, struct router_verdict *v,
@@ -884,6 +886,7 @@ policy_refuse(struct policy *p, struct policy_q *q, struct router_verdict *v,
 
 	v->refuse = 1;
 	v->condition = condition;
+	policy_rule_format(p);
 	v->rule = p->rule_buf;
 	va_start(ap, fmt);
 	vsnprintf(p->text_buf, sizeof(p->text_buf), fmt, ap);
@@ -899,16 +902,30 @@ static void
 policy_rule_name(struct policy *p, const char *community,
     const struct policy_rule *r, const char *setting)
 {
+	p->rn_rule = r;
+	p->rn_community = community;
+	p->rn_setting = setting;
+}
+
+/* The name policy_rule_name noted, into p->rule_buf ("default" before
+ * any). */
+static void
+policy_rule_format(struct policy *p)
+{
+	const struct policy_rule *r = p->rn_rule;
+
 	if (r != NULL)
 		snprintf(p->rule_buf, sizeof(p->rule_buf),
 		    "community:%s/%s:#%lld", r->community,
 		    policy_kind_names[r->kind], (long long)r->id);
-	else if (community != NULL)
+	else if (p->rn_community != NULL)
 		snprintf(p->rule_buf, sizeof(p->rule_buf), "community:%s/%s",
-		    community, setting);
-	else
+		    p->rn_community, p->rn_setting);
+	else if (p->rn_setting != NULL)
 		snprintf(p->rule_buf, sizeof(p->rule_buf), "global/%s",
-		    setting);
+		    p->rn_setting);
+	else
+		snprintf(p->rule_buf, sizeof(p->rule_buf), "default");
 }
 
 /* Block rules of `community` and of '*' against both ends; 0 or -1. */
@@ -1273,7 +1290,9 @@ policy_decide(struct policy *p, const struct ev *ev, const char *src,
 	const struct policy_settings *s;
 
 	*v = (struct router_verdict){ 0 };
-	snprintf(p->rule_buf, sizeof(p->rule_buf), "default");
+	p->rn_rule = NULL;
+	p->rn_community = p->rn_setting = NULL;
+	memcpy(p->rule_buf, "default", sizeof("default"));
 	v->rule = p->rule_buf;
 	q.ext_src = src != NULL && !policy_is_local(p, src) ? src : NULL;
 	q.ext_dst = dst != NULL && !policy_is_local(p, dst) ? dst : NULL;
@@ -1320,7 +1339,19 @@ policy_decide(struct policy *p, const struct ev *ev, const char *src,
 		if (policy_subscriptions_check(p, &q, v) < 0)
 			return;
 	}
-	/* allowed: p->rule_buf names what allowed it last (access rule) */
+	/* allowed: the access rule noted last allowed it; the router drops
+	 * the name of an allowed event, `policy test` shows it */
+	if (!commit)
+		policy_rule_format(p);
+}
+
+void
+policy_name_allowed(struct policy *p, struct router_verdict *v)
+{
+	if (!v->refuse) {
+		policy_rule_format(p);
+		v->rule = p->rule_buf;
+	}
 }
 
 void

@@ -216,9 +216,15 @@ void policy_swap(struct policy *p, struct policy_snap *snap);
  * `commit`, the decision counts (conversations, admitted subscriptions,
  * counters); without, it is only a question (imgwctl policy test).
  * v->rule and v->text point into `p` and stay valid until the next call.
+ * v->rule names the deciding rule of a refusal, and of an allowed
+ * question; an allowed committed decision (the router's hot path, which
+ * drops the name) leaves it "default" unless policy_name_allowed asks.
  */
 void policy_decide(struct policy *p, const struct ev *ev, const char *src,
     const char *dst, uint64_t now_ms, int commit, struct router_verdict *v);
+
+/* After policy_decide: v->rule names the rule that allowed the event. */
+void policy_name_allowed(struct policy *p, struct router_verdict *v);
 
 /* The router's policy hook (struct router_hooks.policy); arg: the policy. */
 void policy_router_hook(void *arg, const struct ev *ev, const char *src,

@@ -65,6 +65,7 @@ refused_ct(struct policy *p, enum imgw_kind kind, const char *from,
 	if ((ev = ev_copy(&e, &why, &cond)) == NULL)
 		bail_out("ev_copy: %s", why);
 	policy_decide(p, ev, src, dst, now, 1, &v);
+	policy_name_allowed(p, &v);
 	ev_free(ev);
 	return v.refuse;
 }
