@@ -1,7 +1,9 @@
 /*
  * One received message, in this order:
  *
- *   unparsable                      dropped (no Via to answer to), counted
+ *   unparsable                      400 when the head alone parses as a
+ *                                   request (counted sip-unparsable),
+ *                                   else dropped (no Via to answer to)
  *   response                        to its client transaction, or dropped
  *   request missing mandatory
  *     headers, bad CSeq             400, stateless (RFC 3261 8.1.1, 16.3)
@@ -50,12 +52,12 @@ sip_in_stateless(struct sip_stack *st, const osip_message_t *req, int code,
 }
 
 /*
- * A head whose message is too big (513) or cannot be framed (400): parse
- * the head alone (Content-Length lines removed) and answer it statelessly
- * when it is a request with the headers an answer needs.
+ * Parse the head of a message alone (Content-Length lines removed) and
+ * answer it statelessly with `code` when it is a request with the headers
+ * an answer needs.
  */
-void
-sip_in_refuse_head(struct sip_stack *st, int proto, const char *buf, size_t len,
+static void
+sip_in_answer_head(struct sip_stack *st, int proto, const char *buf, size_t len,
     const struct sockaddr_storage *src, socklen_t srclen, uint64_t conn_id,
     int code)
 {
@@ -64,7 +66,6 @@ sip_in_refuse_head(struct sip_stack *st, int proto, const char *buf, size_t len,
 	const char *why;
 	char *head, *p;
 
-	SIP_COUNT(st, code == 513 ? "sip-oversized" : "sip-malformed");
 	for (line = buf, end = buf + len; line + 4 <= end; line++)
 		if (memcmp(line, "\r\n\r\n", 4) == 0) {
 			e = line + 2;
@@ -96,6 +97,16 @@ sip_in_refuse_head(struct sip_stack *st, int proto, const char *buf, size_t len,
 	if (m != NULL)
 		osip_message_free(m);
 	free(head);
+}
+
+/* A message too big (513) or that cannot be framed (400). */
+void
+sip_in_refuse_head(struct sip_stack *st, int proto, const char *buf, size_t len,
+    const struct sockaddr_storage *src, socklen_t srclen, uint64_t conn_id,
+    int code)
+{
+	SIP_COUNT(st, code == 513 ? "sip-oversized" : "sip-malformed");
+	sip_in_answer_head(st, proto, buf, len, src, srclen, conn_id, code);
 }
 
 /* received= and rport= on the top Via (RFC 3261 18.2.1, RFC 3581). */
@@ -278,9 +289,12 @@ sip_in_message(struct sip_stack *st, int proto, char *buf, size_t len,
 	if (i == len)
 		return;		/* a keep-alive */
 	if ((evt = osip_parse(buf, len)) == NULL || evt->sip == NULL) {
+		/* a body or a header libosip2 refuses (a Content-Length that
+		 * is no number...): 400 if the head alone is a request */
 		SIP_COUNT(st, "sip-unparsable");
 		if (evt != NULL)
 			osip_event_free(evt);
+		sip_in_answer_head(st, proto, buf, len, src, srclen, conn_id, 400);
 		return;
 	}
 	if (sip_msg_check(evt->sip, &why) == -1) {

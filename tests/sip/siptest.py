@@ -218,9 +218,11 @@ def answer(msg, code, reason="Answer"):
 def sipp(t, scenario, port, proto="udp", keys=None, extra=(), timeout=20,
          local_port=None, background=False, code=None):
     """Run sipp against 127.0.0.1:port (UAC) or as a UAS (no port);
-    returns (rc, output) or the Popen when background.  code: a copy of
-    the scenario answering with that status instead of 200."""
+    returns (rc, output) or the Popen when background.  scenario: a file
+    in tests/sip, or a path.  code: a copy of the scenario answering with
+    that status instead of 200."""
     path = os.path.join(SCEN, scenario)
+    scenario = os.path.basename(scenario)
     if code is not None:
         with open(path) as f:
             text = f.read().replace("SIP/2.0 200 Answer", "SIP/2.0 %d Answer" % code)
@@ -249,7 +251,7 @@ def sipp(t, scenario, port, proto="udp", keys=None, extra=(), timeout=20,
 
 def sipp_errors(t, scenario):
     try:
-        with open(t.path("sipp-%s.err" % scenario)) as f:
+        with open(t.path("sipp-%s.err" % os.path.basename(scenario))) as f:
             return f.read()[-2000:]
     except OSError:
         return ""
