@@ -563,9 +563,14 @@ policy_count_get(const struct ht *counts, const char *community)
 static int
 policy_pair_key(char *buf, size_t buflen, const char *a, const char *b)
 {
-	int n = snprintf(buf, buflen, "%s\n%s", a, b);
+	size_t la = strlen(a), lb = strlen(b);
 
-	return n < 0 || (size_t)n >= buflen ? -1 : 0;
+	if (la + lb + 2 > buflen)
+		return -1;
+	memcpy(buf, a, la);
+	buf[la] = '\n';
+	memcpy(buf + la + 1, b, lb + 1);
+	return 0;
 }
 
 void
@@ -833,6 +838,15 @@ struct policy_q {
 	const char *from_dom, *to_dom;
 	uint64_t now;
 	int commit;
+	/* what the snapshot holds for the (at most two) external
+	 * communities and for '*', looked up once per decision */
+	struct policy_q_comm {
+		const char *name;
+		const struct policy_settings *s;
+		const struct policy_scope *scope;
+	} comm[2];
+	const struct policy_scope *star;
+	int star_known;
 };
 
 static void
@@ -860,6 +874,52 @@ policy_settings_of(const struct policy *p, const char *community)
 	const struct policy_settings *s = ht_get(p->snap->settings, community);
 
 	return s != NULL ? s : &p->defaults;
+}
+
+/* The cache entry of `community` in q, filled at first use. */
+static const struct policy_q_comm *
+policy_q_comm(const struct policy *p, struct policy_q *q, const char *community)
+{
+	struct policy_q_comm *c;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		c = &q->comm[i];
+		if (c->name == NULL) {
+			c->name = community;
+			c->s = policy_settings_of(p, community);
+			c->scope = ht_get(p->snap->scopes, community);
+			return c;
+		}
+		if (c->name == community || strcmp(c->name, community) == 0)
+			return c;
+	}
+	/* not one of the decision's two communities: look it up now */
+	c = &q->comm[1];
+	c->name = community;
+	c->s = policy_settings_of(p, community);
+	c->scope = ht_get(p->snap->scopes, community);
+	return c;
+}
+
+static const struct policy_settings *
+policy_q_settings(const struct policy *p, struct policy_q *q,
+    const char *community)
+{
+	return policy_q_comm(p, q, community)->s;
+}
+
+/* The scopes of `community` and of '*' (either may be NULL). */
+static void
+policy_q_scopes(const struct policy *p, struct policy_q *q,
+    const char *community, const struct policy_scope *scopes[2])
+{
+	if (!q->star_known) {
+		q->star = ht_get(p->snap->scopes, "*");
+		q->star_known = 1;
+	}
+	scopes[0] = policy_q_comm(p, q, community)->scope;
+	scopes[1] = q->star;
 }
 
 static int
@@ -939,8 +999,7 @@ policy_check_blocks(struct policy *p, struct policy_q *q,
 	const char *doms[2] = { q->from_dom, q->to_dom };
 	size_t i, e;
 
-	scopes[0] = ht_get(p->snap->scopes, community);
-	scopes[1] = ht_get(p->snap->scopes, "*");
+	policy_q_scopes(p, q, community, scopes);
 	for (i = 0; i < 2; i++) {
 		if (scopes[i] == NULL)
 			continue;
@@ -969,8 +1028,8 @@ policy_check_blocks(struct policy *p, struct policy_q *q,
  * named in p->rule_buf.  1 yes, 0 no.
  */
 static int
-policy_access(struct policy *p, const char *community, const char *user,
-    const struct policy_settings *s, int *unresolved_r)
+policy_access(struct policy *p, struct policy_q *q, const char *community,
+    const char *user, const struct policy_settings *s, int *unresolved_r)
 {
 	const struct policy_scope *scopes[2];
 	const struct policy_rule *r;
@@ -982,8 +1041,7 @@ policy_access(struct policy *p, const char *community, const char *user,
 		policy_rule_name(p, community, NULL, "everyone");
 		return 1;
 	}
-	scopes[0] = ht_get(p->snap->scopes, community);
-	scopes[1] = ht_get(p->snap->scopes, "*");
+	policy_q_scopes(p, q, community, scopes);
 	for (i = 0; i < 2; i++) {
 		if (scopes[i] == NULL)
 			continue;
@@ -1028,10 +1086,10 @@ static int
 policy_check_access(struct policy *p, struct policy_q *q,
     const char *community, const char *user, struct router_verdict *v)
 {
-	const struct policy_settings *s = policy_settings_of(p, community);
+	const struct policy_settings *s = policy_q_settings(p, q, community);
 	int unresolved;
 
-	if (policy_access(p, community, user, s, &unresolved))
+	if (policy_access(p, q, community, user, s, &unresolved))
 		return 0;
 	policy_rule_name(p, community, NULL, "default-deny");
 	policy_refuse(p, q, v, IMGW_ERR_FORBIDDEN, "default-deny",
@@ -1051,7 +1109,7 @@ static int
 policy_capabilities(struct policy *p, struct policy_q *q,
     const char *community, struct router_verdict *v)
 {
-	const struct policy_settings *s = policy_settings_of(p, community);
+	const struct policy_settings *s = policy_q_settings(p, q, community);
 	const char *ct = q->ev->e.content_type;
 
 	if (q->kind == IMGW_EV_MESSAGE && !s->allow_rich_text && ct != NULL &&
@@ -1121,7 +1179,7 @@ policy_limit(struct policy *p, struct policy_q *q, const char *community,
 		lim = sessions ? p->snap->max_im_sessions
 			       : p->snap->max_subscriptions;
 	} else {
-		s = policy_settings_of(p, community);
+		s = policy_q_settings(p, q, community);
 		lim = sessions ? s->max_im_sessions : s->max_subscriptions;
 	}
 	if (lim == POLICY_NO_LIMIT || have < lim)
@@ -1151,7 +1209,7 @@ policy_sessions_check(struct policy *p, struct policy_q *q,
 	c = policy_conv_find(p, q, key, sizeof(key));
 	/* inbound: the recipient is the local user of ext_src */
 	if (q->ext_src != NULL &&
-	    !policy_settings_of(p, q->ext_src)->inbound_initiate &&
+	    !policy_q_settings(p, q, q->ext_src)->inbound_initiate &&
 	    (c == NULL || !c->spoke[sw ? 0 : 1])) {
 		policy_rule_name(p, q->ext_src, NULL, "inbound-initiate");
 		policy_refuse(p, q, v, IMGW_ERR_NOT_ALLOWED, "inbound-initiate",
@@ -1161,9 +1219,9 @@ policy_sessions_check(struct policy *p, struct policy_q *q,
 	}
 	if (c == NULL && q->kind == IMGW_EV_MESSAGE) {
 		if (p->snap->max_im_sessions != POLICY_NO_LIMIT ||
-		    (q->ext_src != NULL && policy_settings_of(p,
+		    (q->ext_src != NULL && policy_q_settings(p, q,
 		    q->ext_src)->max_im_sessions != POLICY_NO_LIMIT) ||
-		    (q->ext_dst != NULL && policy_settings_of(p,
+		    (q->ext_dst != NULL && policy_q_settings(p, q,
 		    q->ext_dst)->max_im_sessions != POLICY_NO_LIMIT))
 			policy_expire(p, q->now);	/* count only the live */
 		if (policy_limit(p, q, NULL, (int64_t)ht_count(p->convs), 1,
@@ -1318,7 +1376,7 @@ policy_decide(struct policy *p, const struct ev *ev, const char *src,
 		return;
 	if (q.ext_src != NULL && (q.kind == IMGW_EV_SUBSCRIBE ||
 	    q.kind == IMGW_EV_PROBE)) {
-		s = policy_settings_of(p, q.ext_src);
+		s = policy_q_settings(p, &q, q.ext_src);
 		if (!s->inbound_subscribe) {
 			policy_rule_name(p, q.ext_src, NULL,
 			    "inbound-subscribe");
