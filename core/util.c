@@ -116,18 +116,29 @@ util_hash_seed(uint64_t seed)
 	util_seed = seed | 1;
 }
 
-/* FNV-1a over the bytes, mixed with a per-process seed and finalized with
- * a murmur3 avalanche so that peers cannot aim at one bucket. */
+/*
+ * Eight bytes at a time, each word mixed in with a multiply and a shift,
+ * seeded per process and finalized with a murmur3 avalanche so that peers
+ * cannot aim at one bucket.  (Byte-wise FNV-1a cost a dependent multiply
+ * per byte; hashing was a third of a policy decision.)
+ */
 uint64_t
 util_hash(const void *p, size_t n)
 {
 	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ull ^ util_seed;
+	uint64_t h = util_seed ^ (n * 0x9e3779b97f4a7c15ull), w;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ull;
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	if (n > 0) {
+		for (w = 0, i = 0; i < n; i++)
+			w |= (uint64_t)s[i] << (8 * i);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
 	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
