@@ -162,6 +162,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sip_stack_settle(sc.st);
 	sip_in_holds_free(&sc);
 	sip_sub_free_all(&sc);
+	sip_typing_free_all(&sc);
 	sip_stack_free(sc.st);
 	sip_out_free(&sc);
 	return 0;
