@@ -16,7 +16,8 @@
  *   method not allowed              405 with Allow (INVITE too, in an IST)
  *   CANCEL                          481 (nothing of ours can be cancelled)
  *   OPTIONS                         200 with Allow, Accept (RFC 3261 11.2)
- *   anything else                   the app's request_cb, which must answer
+ *   anything else                   Route values naming us removed, then
+ *                                   the app's request_cb, which must answer
  *
  * Every answer after the first check goes through a server transaction,
  * so retransmitted requests are absorbed by libosip2.
@@ -154,6 +155,54 @@ sip_in_looped(struct sip_stack *st, const osip_message_t *m)
 	return 0;
 }
 
+/* Whether route URI u names this stack: the advertised host and port, or
+ * a listen address. */
+static int
+sip_in_route_is_us(struct sip_stack *st, const osip_uri_t *u)
+{
+	struct sip_taddr ta;
+	size_t i;
+	int port;
+
+	int numeric = sip_net_uri(u, &ta, &port);
+
+	if (numeric == -1)
+		return 0;
+	port = u->port ? atoi(u->port) : ta.proto == SIP_PROTO_TLS ? 5061 : 5060;
+	if (strcasecmp(u->host, st->adv_host) == 0 && port == st->adv_port)
+		return 1;
+	for (i = 0; numeric && i < st->cfg.nlisten; i++)
+		if (sip_net_same(&ta.ss, ta.len, &st->cfg.listen[i].ss,
+		    st->cfg.listen[i].len))
+			return 1;
+	return 0;
+}
+
+/*
+ * Route headers of a request to us (we are a UA, never a proxy): the
+ * leading values that name us (a pre-loaded route, or a peer's loose
+ * routing that left ours on top) are removed, as a proxy removes its own
+ * (RFC 3261 16.4).  Values naming someone else are left alone and not
+ * followed: the Request-URI decides whether the request is for us
+ * (8.2.2.1), and the app answers it like any other.
+ */
+static void
+sip_in_routes(struct sip_stack *st, osip_message_t *m)
+{
+	osip_route_t *r;
+
+	while ((r = osip_list_get(&m->routes, 0)) != NULL &&
+	    r->url != NULL && sip_in_route_is_us(st, r->url)) {
+		osip_list_remove(&m->routes, 0);
+		osip_route_free(r);
+	}
+	if (osip_list_size(&m->routes) > 0) {
+		SIP_COUNT(st, "sip-foreign-routes");
+		SIP_LOG(st, IMGW_LOG_DEBUG, "%s with a Route to another host: not "
+		    "proxied, taken by its Request-URI", m->sip_method);
+	}
+}
+
 /* Whether method is in the comma-separated allow list. */
 static int
 sip_in_allowed(const char *allow, const char *method)
@@ -271,6 +320,7 @@ sip_in_request(struct sip_stack *st, osip_event_t *evt, int proto,
 		(void)sip_srv_reply_code((struct sip_srv *)tx, code, hname, hvalue);
 		return;
 	}
+	sip_in_routes(st, m);
 	tx->held = 1;
 	st->cfg.request_cb(st->cfg.arg, (struct sip_srv *)tx, m);
 }

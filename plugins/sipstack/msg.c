@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "sipstack-internal.h"
@@ -29,6 +30,22 @@ sip_msg_tag(char *buf, size_t len)
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
 	x ^= x >> 31;
 	return snprintf(buf, len, "%016llx", (unsigned long long)x) < (int)len ? 0 : -1;
+}
+
+/* Every Record-Route value of req onto r, in order. */
+static int
+sip_msg_copy_rr(const osip_message_t *req, osip_message_t *r)
+{
+	osip_record_route_t *rr, *copy;
+	int pos;
+
+	for (pos = 0; !osip_list_eol(&req->record_routes, pos); pos++) {
+		rr = osip_list_get(&req->record_routes, pos);
+		if (osip_record_route_clone(rr, &copy) != 0)
+			return -1;
+		osip_list_add(&r->record_routes, copy, -1);
+	}
+	return 0;
 }
 
 osip_message_t *
@@ -60,6 +77,11 @@ sip_msg_response(const osip_message_t *req, int code, const char *to_tag)
 	if (r->to != NULL && code > 100 && to_tag != NULL &&
 	    osip_to_get_tag(r->to, &tag) != 0)
 		osip_to_set_tag(r->to, osip_strdup(to_tag));
+	/* RFC 3261 12.1.1: a response that may set up a dialog carries the
+	 * request's Record-Route values, in order, so the proxies that
+	 * record-routed learn of the dialog; error answers need none */
+	if (code > 100 && code < 300 && sip_msg_copy_rr(req, r) == -1)
+		goto fail;
 	return r;
 fail:
 	osip_message_free(r);
@@ -198,4 +220,141 @@ sip_msg_check(const osip_message_t *m, const char **why_r)
 		}
 	}
 	return 0;
+}
+
+/*
+ * The route set a dialog takes from m's Record-Route (RFC 3261 12.1.1,
+ * 12.1.2): its URIs (parameters kept, header parameters not) in order
+ * when m is a request we answer as UAS, reversed when m answers our
+ * request, as one malloc'ed string with the URIs separated by '\n' (SIP
+ * URIs hold no raw line feed).  *set_r is NULL when m has no
+ * Record-Route.  0, or -1.
+ */
+int
+sip_msg_route_set(const osip_message_t *m, int reverse, char **set_r)
+{
+	int n = osip_list_size(&m->record_routes), i;
+	osip_record_route_t *rr;
+	char *u, *set = NULL, *grown;
+	size_t len = 0, ul;
+
+	*set_r = NULL;
+	for (i = 0; i < n; i++) {
+		rr = osip_list_get(&m->record_routes, reverse ? n - 1 - i : i);
+		u = NULL;
+		if (rr == NULL || rr->url == NULL || osip_uri_to_str(rr->url, &u) != 0)
+			goto fail;
+		ul = strlen(u);
+		if ((grown = realloc(set, len + ul + 2)) == NULL) {
+			osip_free(u);
+			goto fail;
+		}
+		set = grown;
+		if (len > 0)
+			set[len++] = '\n';
+		memcpy(set + len, u, ul + 1);
+		len += ul;
+		osip_free(u);
+	}
+	*set_r = set;
+	return 0;
+fail:
+	free(set);
+	return -1;
+}
+
+/* A parsed copy of the first line of a route set. */
+static osip_uri_t *
+sip_msg_first_route(const char *routes)
+{
+	size_t n = strcspn(routes, "\n");
+	osip_uri_t *u = NULL;
+	char *one;
+
+	if ((one = strndup(routes, n)) == NULL || osip_uri_init(&u) != 0) {
+		free(one);
+		return NULL;
+	}
+	if (osip_uri_parse(u, one) != 0) {
+		osip_uri_free(u);
+		u = NULL;
+	}
+	free(one);
+	return u;
+}
+
+/* A Route header with the n bytes of uri. */
+static int
+sip_msg_add_route(osip_message_t *m, const char *uri, size_t n)
+{
+	char *hv;
+	int rc;
+
+	if ((hv = malloc(n + 3)) == NULL)
+		return -1;
+	snprintf(hv, n + 3, "<%.*s>", (int)n, uri);
+	rc = osip_message_set_route(m, hv) == 0 ? 0 : -1;
+	free(hv);
+	return rc;
+}
+
+/*
+ * The Request-URI and Route headers of a request inside a dialog (RFC
+ * 3261 12.2.1.1), m built with the remote target as Request-URI.  An
+ * empty route set (NULL or "") changes nothing.  A loose first route
+ * (;lr): Route headers for the whole set.  A strict one: it becomes the
+ * Request-URI (without method parameter and headers, 19.1.1), the rest
+ * of the set are Route headers and the remote target the last one.
+ * Either way the request goes to the first route (8.1.2).  0, or -1.
+ */
+int
+sip_msg_route(osip_message_t *m, const char *routes)
+{
+	osip_uri_param_t *lr = NULL, *mp;
+	osip_uri_t *first;
+	const char *p, *nl;
+	char *target = NULL;
+	int pos, strict;
+
+	if (routes == NULL || routes[0] == '\0')
+		return 0;
+	if ((first = sip_msg_first_route(routes)) == NULL)
+		return -1;
+	strict = osip_uri_uparam_get_byname(first, "lr", &lr) != 0 || lr == NULL;
+	p = routes;
+	if (strict) {
+		if (m->req_uri == NULL || osip_uri_to_str(m->req_uri, &target) != 0) {
+			osip_uri_free(first);
+			return -1;
+		}
+		for (pos = 0; !osip_list_eol(&first->url_params, pos);) {
+			mp = osip_list_get(&first->url_params, pos);
+			if (mp->gname != NULL && strcasecmp(mp->gname, "method") == 0) {
+				osip_list_remove(&first->url_params, pos);
+				osip_uri_param_free(mp);
+			} else {
+				pos++;
+			}
+		}
+		osip_uri_header_freelist(&first->url_headers);
+		osip_uri_free(m->req_uri);
+		m->req_uri = NULL;
+		osip_message_set_uri(m, first);
+		first = NULL;
+		p += strcspn(p, "\n");
+		p += *p == '\n';
+	}
+	osip_uri_free(first);
+	for (; *p != '\0'; p = *nl ? nl + 1 : nl) {
+		nl = p + strcspn(p, "\n");
+		if (nl > p && sip_msg_add_route(m, p, (size_t)(nl - p)) == -1)
+			goto fail;
+	}
+	if (target != NULL && sip_msg_add_route(m, target, strlen(target)) == -1)
+		goto fail;
+	osip_free(target);
+	return 0;
+fail:
+	osip_free(target);
+	return -1;
 }

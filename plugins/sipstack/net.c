@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <imgw/listen.h>
 
@@ -176,4 +177,41 @@ sip_net_same(const struct sockaddr_storage *a, socklen_t alen,
 		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 	}
 	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/*
+ * Where a request to URI u goes (RFC 3263 4.1, 4.2 for what needs no
+ * lookup): the transport parameter, TLS for sips:, else UDP; the port,
+ * else 5060 (5061 over TLS).  1 with *ta filled when the host is numeric;
+ * 0 when it is a name (ta->proto and *port_r, 0 without a port, are set;
+ * the caller looks the name up); -1 when u has no usable host.
+ */
+int
+sip_net_uri(const osip_uri_t *u, struct sip_taddr *ta, int *port_r)
+{
+	osip_uri_param_t *tp = NULL;
+	char hp[SIP_HOST_MAX + 16];
+	int proto = SIP_PROTO_UDP, port;
+
+	*port_r = 0;
+	if (u == NULL || u->host == NULL || u->host[0] == '\0' ||
+	    strlen(u->host) >= SIP_HOST_MAX)
+		return -1;
+	if (u->scheme != NULL && strcasecmp(u->scheme, "sips") == 0)
+		proto = SIP_PROTO_TLS;
+	if (osip_uri_param_get_byname((osip_list_t *)&u->url_params, "transport",
+	    &tp) == 0 && tp != NULL && tp->gvalue != NULL)
+		proto = strcasecmp(tp->gvalue, "tcp") == 0 ? SIP_PROTO_TCP :
+		    strcasecmp(tp->gvalue, "tls") == 0 ? SIP_PROTO_TLS : proto;
+	port = u->port ? atoi(u->port) : proto == SIP_PROTO_TLS ? 5061 : 5060;
+	if (port <= 0 || port > 65535)
+		return -1;
+	snprintf(hp, sizeof(hp), strchr(u->host, ':') ? "[%s]:%d" : "%s:%d",
+	    u->host, port);
+	if (sip_net_hostport(hp, proto, ta) == 0)
+		return 1;
+	memset(ta, 0, sizeof(*ta));
+	ta->proto = proto;
+	*port_r = u->port ? port : 0;
+	return 0;
 }

@@ -184,6 +184,9 @@ int sip_msg_set_body(osip_message_t *m, const char *ctype, const char *body,
     size_t len);
 int sip_msg_tag(char *buf, size_t len);
 int sip_msg_check(const osip_message_t *m, const char **why_r);
+/* Dialog routing (RFC 3261 12): a route set is its URIs, one per line. */
+int sip_msg_route_set(const osip_message_t *m, int reverse, char **set_r);
+int sip_msg_route(osip_message_t *m, const char *routes);
 
 /* net.c */
 int sip_net_taddr(const char *spec, struct sip_taddr *ta, const char **why_r);
@@ -192,6 +195,7 @@ int sip_net_cidr(const char *spec, struct sip_net *n);
 int sip_net_match(const struct sip_net *nets, size_t n,
     const struct sockaddr *sa);
 int sip_net_ntop(const struct sockaddr *sa, char *buf, size_t len, int *port_r);
+int sip_net_uri(const osip_uri_t *u, struct sip_taddr *ta, int *port_r);
 int sip_net_same(const struct sockaddr_storage *a, socklen_t alen,
     const struct sockaddr_storage *b, socklen_t blen);
 
