@@ -53,6 +53,7 @@ struct sip_pend {
 	char *from, *to, *id, *thread;	/* copies from the event */
 	char trace[40];
 	osip_message_t *req;		/* held while its next hop is looked up */
+	sip_response_cb cb;		/* subscriptions: where the answer goes */
 	struct sip_pend *prev, *next;
 };
 
@@ -84,6 +85,8 @@ struct sip_sub {
 	char *callid, *ltag, *rtag;	/* rtag NULL until known */
 	char *luri, *ruri;		/* our and their URI (From / To) */
 	char *target;			/* remote target (Contact), NULL: ruri */
+	char *routes;			/* route set (RFC 3261 12.1), its URIs one
+					 * per line; NULL: empty */
 	char *sub_evid;			/* OUT: id of the core's subscribe */
 	unsigned lcseq, rcseq;
 	int proto;			/* transport of the dialog */
@@ -189,6 +192,7 @@ int sip_sub_send(struct sip_sub *s, const char *method, int expires,
     const char *substate, const char *ctype, const char *body,
     enum imgw_kind kind, sip_response_cb cb);
 int sip_sub_timer(struct sip_sub *s, unsigned ms, imgw_timer_cb cb);
+void sip_sub_contact(struct sipc *sc, osip_message_t *m, int proto);
 char *sip_sub_callid(const osip_message_t *m);
 int sip_sub_expires(const osip_message_t *m, int def);
 void sip_sub_emit(struct sipc *sc, enum imgw_kind kind, const char *from,

@@ -5,9 +5,12 @@
  *                     ours: 404), Event presence (489 with Allow-Events),
  *                     Contact (400 without), Expires under 60 (423 with
  *                     Min-Expires); then a core subscribe; 200 with
- *                     Expires and Contact; an immediate NOTIFY pending
+ *                     Expires and Contact; an immediate NOTIFY pending.
+ *                     Its Record-Route values are the dialog's route
+ *                     set, in order (RFC 3261 12.1.1); NOTIFYs follow it
  *   Expires: 0        a fetch: a core probe, 200, NOTIFY terminated
- *   refresh           200, new expiry, NOTIFY with the current state
+ *   refresh           200, new expiry, NOTIFY with the current state;
+ *                     its Contact is the new remote target
  *   unsubscribe       200, NOTIFY terminated;reason=timeout, core
  *                     unsubscribe
  *   expiry            NOTIFY terminated;reason=timeout, core unsubscribe
@@ -96,7 +99,7 @@ static void
 sip_subin_ok(struct sipc *sc, struct sip_srv *srv, struct sip_sub *s, int exp)
 {
 	osip_message_t *r;
-	char num[16], contact[SIP_HOST_MAX + 64];
+	char num[16];
 
 	if (s != NULL)
 		sip_srv_set_tag(srv, s->ltag);	/* the dialog's local tag */
@@ -104,12 +107,7 @@ sip_subin_ok(struct sipc *sc, struct sip_srv *srv, struct sip_sub *s, int exp)
 		return;
 	snprintf(num, sizeof(num), "%d", exp);
 	osip_message_set_header(r, "Expires", num);
-	snprintf(contact, sizeof(contact), "<sip:imgw@%s%s%s:%d%s>",
-	    strchr(sc->adv_host, ':') ? "[" : "", sc->adv_host,
-	    strchr(sc->adv_host, ':') ? "]" : "", sip_stack_adv_port(sc->st),
-	    s && s->proto == SIP_PROTO_TCP ? ";transport=tcp" :
-	    s && s->proto == SIP_PROTO_TLS ? ";transport=tls" : "");
-	osip_message_set_contact(r, contact);
+	sip_sub_contact(sc, r, s ? s->proto : SIP_PROTO_UDP);
 	(void)sip_srv_reply(srv, r);
 }
 
@@ -142,6 +140,8 @@ sip_subin_refresh(struct sipc *sc, struct sip_srv *srv, osip_message_t *req,
 	char *callid = sip_sub_callid(req);
 	struct sip_sub *s = sip_sub_by_dialog(sc, SIP_SUB_IN, callid, totag);
 	osip_generic_param_t *ftag = NULL;
+	osip_contact_t *c;
+	char *u = NULL, *t;
 	int exp;
 
 	free(callid);
@@ -152,6 +152,16 @@ sip_subin_refresh(struct sipc *sc, struct sip_srv *srv, osip_message_t *req,
 	if (s == NULL) {
 		(void)sip_srv_reply_code(srv, 481, NULL, NULL);
 		return;
+	}
+	/* a target refresh (RFC 6665 4.1.2.1, RFC 3261 12.2.2): the remote
+	 * target follows the Contact; the route set stays as it was */
+	if ((c = osip_list_get(&req->contacts, 0)) != NULL && c->url != NULL &&
+	    osip_uri_to_str(c->url, &u) == 0) {
+		if ((t = strdup(u)) != NULL) {
+			free(s->target);
+			s->target = t;
+		}
+		osip_free(u);
 	}
 	exp = sip_sub_expires(req, (int)sc->sub_expires);
 	if (exp > (int)sc->sub_expires)
@@ -240,7 +250,10 @@ sip_subin_subscribe(struct sipc *sc, struct sip_srv *srv, osip_message_t *req)
 	s->target = strdup(u);
 	osip_free(u);
 	s->rcseq = (unsigned)strtoul(req->cseq->number, NULL, 10);
-	if (s->callid == NULL || s->rtag == NULL || s->target == NULL) {
+	/* the route set: the request's Record-Route in order (RFC 3261
+	 * 12.1.1); the stack copies them into our 200 */
+	if (s->callid == NULL || s->rtag == NULL || s->target == NULL ||
+	    sip_msg_route_set(req, 0, &s->routes) == -1) {
 		sip_sub_free(s);
 		(void)sip_srv_reply_code(srv, 500, NULL, NULL);
 		return;

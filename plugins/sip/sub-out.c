@@ -3,7 +3,9 @@
  *
  *   core subscribe   -> SUBSCRIBE (Event: presence, Expires:
  *                       subscribe-expires), a new dialog
- *   2xx              -> the dialog; refresh at 4/5 of the granted time
+ *   2xx              -> the dialog (route set: its Record-Route reversed,
+ *                       or a NOTIFY's in order when that came first, RFC
+ *                       6665 4.1.2.4); refresh at 4/5 of the granted time
  *   NOTIFY           -> 200; Subscription-State active: subscribed (once),
  *                       pending: nothing, terminated: unsubscribed, or a
  *                       new SUBSCRIBE for reason deactivated/timeout/
@@ -53,7 +55,8 @@ sip_subout_reset(struct sip_sub *s)
 	free(s->callid);
 	free(s->rtag);
 	free(s->target);
-	s->callid = s->rtag = s->target = NULL;
+	free(s->routes);
+	s->callid = s->rtag = s->target = s->routes = NULL;
 	s->lcseq = 1;
 	s->state = SIP_SUBST_INIT;
 }
@@ -102,6 +105,23 @@ sip_subout_retry(struct sip_sub *s, const char *why)
 	(void)sip_sub_timer(s, 1000u << s->retries, sip_subout_refresh_cb);
 }
 
+/*
+ * The dialog is set up by m, the first 2xx (reverse 1) or NOTIFY
+ * (reverse 0) that names the peer's tag: the route set is m's
+ * Record-Route, reversed for a response, in order for a request (RFC
+ * 3261 12.1.2, 12.1.1), and stays so for the dialog's life (12.2.1.2).
+ */
+static void
+sip_subout_dialog(struct sip_sub *s, const char *rtag, const osip_message_t *m,
+    int reverse)
+{
+	s->rtag = strdup(rtag);
+	free(s->routes);
+	if (sip_msg_route_set(m, reverse, &s->routes) == -1)
+		SIPC_LOG(s->sc, IMGW_LOG_INFO, "subscription of %s to %s: bad "
+		    "Record-Route", s->watcher, s->presentity);
+}
+
 static void
 sip_subout_target(struct sip_sub *s, const osip_message_t *m)
 {
@@ -131,7 +151,7 @@ sip_subout_answer_cb(void *arg, int code, osip_message_t *resp)
 	if (code >= 200 && code < 300) {
 		if (resp != NULL && s->rtag == NULL && resp->to != NULL &&
 		    osip_to_get_tag(resp->to, &tag) == 0 && tag && tag->gvalue)
-			s->rtag = strdup(tag->gvalue);
+			sip_subout_dialog(s, tag->gvalue, resp, 1);
 		if (resp != NULL)
 			sip_subout_target(s, resp);
 		if (s->closing) {
@@ -267,9 +287,10 @@ sip_subout_notify(struct sipc *sc, struct sip_srv *srv, osip_message_t *req)
 		(void)sip_srv_reply_code(srv, 489, "Allow-Events", "presence");
 		return;
 	}
+	/* a NOTIFY before the 2xx sets the dialog up (RFC 6665 4.1.2.4) */
 	if (s->rtag == NULL && osip_from_get_tag(req->from, &tag) == 0 && tag &&
 	    tag->gvalue)
-		s->rtag = strdup(tag->gvalue);
+		sip_subout_dialog(s, tag->gvalue, req, 0);
 	sip_subout_target(s, req);
 	st = sip_subout_state(sip_msg_header(req, "subscription-state", NULL),
 	    &expires, reason, sizeof(reason));

@@ -5,7 +5,9 @@
  *   put     when a dialog is set up or changes (2xx, NOTIFY state,
  *           refresh), with the dialog in `data`:
  *           "out|in \n Call-ID \n local tag \n remote tag \n local CSeq
- *            \n remote target"
+ *            \n remote target [\n route \n route ...]" (the route set, RFC
+ *           3261 12.1, one URI a line; rows without it, also those of
+ *           older versions, have an empty route set)
  *   del     when a subscription really ends (never at stop)
  *   list    at start: OUT dialogs are refreshed in place (a 481 from the
  *           peer rebuilds them with a new SUBSCRIBE), IN dialogs are
@@ -46,12 +48,14 @@ sip_sub_store(struct sip_sub *s)
 	    s->rtag == NULL)
 		return;
 	n = strlen(s->callid) + strlen(s->ltag) + strlen(s->rtag) +
-	    (s->target ? strlen(s->target) : 0) + 32;
+	    (s->target ? strlen(s->target) : 0) +
+	    (s->routes ? strlen(s->routes) : 0) + 32;
 	if ((data = malloc(n)) == NULL)
 		return;
-	snprintf(data, n, "%s\n%s\n%s\n%s\n%u\n%s",
+	snprintf(data, n, "%s\n%s\n%s\n%s\n%u\n%s%s%s",
 	    s->dir == SIP_SUB_OUT ? "out" : "in", s->callid, s->ltag, s->rtag,
-	    s->lcseq, s->target ? s->target : "");
+	    s->lcseq, s->target ? s->target : "", s->routes ? "\n" : "",
+	    s->routes ? s->routes : "");
 	imgw_sub_init(&sub);
 	sub.watcher = s->watcher;
 	sub.presentity = s->presentity;
@@ -73,20 +77,24 @@ sip_sub_unstore(struct sip_sub *s)
 	s->stored = 0;
 }
 
-/* Split data into its six lines (in place); 0, or -1 when malformed. */
+/* Split data into its six lines and the route set after them (in place;
+ * f[6] NULL without one: rows stored before route sets were kept have
+ * none); 0, or -1 when malformed. */
 static int
-sip_store_split(char *data, char *f[6])
+sip_store_split(char *data, char *f[7])
 {
 	int i;
 
 	for (i = 0; i < 6; i++) {
 		f[i] = data;
-		if (i < 5) {
-			if ((data = strchr(data, '\n')) == NULL)
+		if ((data = strchr(data, '\n')) == NULL) {
+			if (i < 5)
 				return -1;
+		} else {
 			*data++ = '\0';
 		}
 	}
+	f[6] = data != NULL && data[0] != '\0' ? data : NULL;
 	return f[1][0] && f[2][0] && f[3][0] ? 0 : -1;
 }
 
@@ -95,7 +103,7 @@ sip_store_restore(struct sipc *sc, const struct imgw_sub *sub)
 {
 	struct sip_sub *s;
 	enum sip_sub_dir dir;
-	char *copy, *f[6];
+	char *copy, *f[7];
 	int64_t left;
 
 	if (sub->data == NULL || (copy = strdup(sub->data)) == NULL)
@@ -116,11 +124,12 @@ sip_store_restore(struct sipc *sc, const struct imgw_sub *sub)
 	s->rtag = strdup(f[3]);
 	s->lcseq = (unsigned)strtoul(f[4], NULL, 10);
 	s->target = f[5][0] ? strdup(f[5]) : NULL;
+	s->routes = f[6] ? strdup(f[6]) : NULL;
 	s->state = strcmp(sub->state, "active") == 0 ? SIP_SUBST_ACTIVE
 	    : SIP_SUBST_PENDING;
 	s->told_subscribed = s->state == SIP_SUBST_ACTIVE;
 	if (s->callid == NULL || s->ltag == NULL || s->rtag == NULL ||
-	    (f[5][0] && s->target == NULL)) {
+	    (f[5][0] && s->target == NULL) || (f[6] && s->routes == NULL)) {
 		sip_sub_free(s);
 		goto out;
 	}

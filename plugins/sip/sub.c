@@ -8,10 +8,14 @@
  * a subscription sent find it again by id, never by pointer, since the
  * subscription may be gone by then.
  *
- * Requests inside a dialog go to the next hop of the SIP party's domain
- * (the static route), with the remote target as Request-URI; without a
- * route, to the remote target's own host when it is numeric.
+ * Requests inside a dialog follow its route set (RFC 3261 12.2.1.1: the
+ * Route headers and Request-URI sip_msg_route writes, the first route as
+ * next hop).  Without a route set they go to the next hop of the SIP
+ * party's domain (the static route), with the remote target as
+ * Request-URI; without a route, to the remote target's own host when it
+ * is numeric.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +85,7 @@ sip_sub_free(struct sip_sub *s)
 	free(s->luri);
 	free(s->ruri);
 	free(s->target);
+	free(s->routes);
 	free(s->sub_evid);
 	free(s->pidf);
 	free(s);
@@ -185,17 +190,111 @@ sip_sub_emit(struct sipc *sc, enum imgw_kind kind, const char *from,
 	}
 }
 
-/* Where requests of s go. */
+/* Our Contact in m, for the transport the dialog goes over. */
+void
+sip_sub_contact(struct sipc *sc, osip_message_t *m, int proto)
+{
+	char contact[SIP_HOST_MAX + 64];
+
+	snprintf(contact, sizeof(contact), "<sip:imgw@%s%s%s:%d%s>",
+	    strchr(sc->adv_host, ':') ? "[" : "", sc->adv_host,
+	    strchr(sc->adv_host, ':') ? "]" : "", sip_stack_adv_port(sc->st),
+	    proto == SIP_PROTO_TCP ? ";transport=tcp" :
+	    proto == SIP_PROTO_TLS ? ";transport=tls" : "");
+	osip_message_set_contact(m, contact);
+}
+
+/* Hand p's request m to the stack for ta; 0, or -1 (m is gone either way). */
 static int
-sip_sub_dest(struct sip_sub *s, struct sip_taddr *ta)
+sip_sub_go(struct sip_pend *p, osip_message_t *m, const struct sip_taddr *ta)
+{
+	struct sip_sub *s = sip_sub_by_id(p->sc, p->sub_id);
+
+	if (s != NULL)
+		s->proto = ta->proto;
+	sip_sub_contact(p->sc, m, ta->proto);
+	return sip_stack_request(p->sc->st, m, ta, p->cb, p);
+}
+
+/* The DNS lookup of a route's host ended: send the held request, or
+ * answer it with 503 (the pend's callback frees the pend). */
+static void
+sip_sub_resolved(void *arg, const struct sip_taddr *ta, const char *why)
+{
+	struct sip_pend *p = arg;
+	osip_message_t *m = p->req;
+
+	p->req = NULL;
+	if (ta != NULL && sip_sub_go(p, m, ta) == 0)
+		return;
+	if (ta == NULL)
+		osip_message_free(m);
+	SIPC_LOG(p->sc, IMGW_LOG_INFO, "in-dialog request for %s: no next hop: %s",
+	    p->to, why ? why : "cannot send");
+	p->cb(p, 503, NULL);
+}
+
+/*
+ * The first hop of a route set: a numeric URI as it says; a host name by
+ * the route table (its domain, else the default route), else by DNS
+ * (RFC 3263, as for messages).  1 with *ta, 0 when a lookup runs (it
+ * ends in sip_sub_resolved), -1.
+ */
+static int
+sip_sub_hop(struct sip_sub *s, struct sip_pend *p, struct sip_taddr *ta)
+{
+	struct sipc *sc = s->sc;
+	const struct sip_route *r;
+	size_t n = strcspn(s->routes, "\n"), i;
+	osip_uri_t *u = NULL;
+	const char *why = NULL;
+	char *first, host[SIP_HOST_MAX];
+	int rc = -1, port;
+
+	if ((first = strndup(s->routes, n)) == NULL || osip_uri_init(&u) != 0)
+		goto out;
+	if (osip_uri_parse(u, first) != 0 || (rc = sip_net_uri(u, ta, &port)) != 0)
+		goto out;
+	for (i = 0; u->host[i] != '\0'; i++)
+		host[i] = (char)tolower((unsigned char)u->host[i]);
+	host[i] = '\0';
+	if ((r = sip_opt_route(sc, host)) != NULL) {
+		*ta = r->ta;
+		memcpy(ta->name, host, i + 1);	/* RFC 5922 */
+		rc = 1;
+	} else if (sc->cfg.dns != NULL) {
+		rc = sip_stack_resolve(sc->st, host, ta, sip_sub_resolved, p, &why);
+	} else {
+		rc = -1;
+	}
+	if (rc == -1)
+		SIPC_LOG(sc, IMGW_LOG_INFO, "route %s: no next hop%s%s", first,
+		    why ? ": " : "", why ? why : "");
+out:
+	if (u != NULL)
+		osip_uri_free(u);
+	free(first);
+	return rc;
+}
+
+/*
+ * Where requests of s go (RFC 3261 8.1.2, 12.2.1.1): with a route set,
+ * its first URI (sip_sub_hop); without, the static route of the SIP
+ * party's domain, else the remote target when its host is numeric.
+ * 1 with *ta, 0 when a lookup runs, -1.
+ */
+static int
+sip_sub_dest(struct sip_sub *s, struct sip_pend *p, struct sip_taddr *ta)
 {
 	const char *party = s->dir == SIP_SUB_OUT ? s->presentity : s->watcher;
 	struct imgw_addr_parts ap;
 	const struct sip_route *r;
 	char dom[1024];
 	osip_uri_t *u = NULL;
-	int rc = -1;
+	int rc = -1, port;
 
+	if (s->routes != NULL)
+		return sip_sub_hop(s, p, ta);
 	if (imgw_addr_split(party, &ap) == 0 && ap.domain_len < sizeof(dom)) {
 		memcpy(dom, ap.domain, ap.domain_len);
 		dom[ap.domain_len] = '\0';
@@ -203,35 +302,23 @@ sip_sub_dest(struct sip_sub *s, struct sip_taddr *ta)
 		    strlen(dom) < sizeof(ta->name)) {
 			*ta = r->ta;
 			memcpy(ta->name, dom, strlen(dom) + 1);	/* RFC 5922 */
-			return 0;
+			return 1;
 		}
 	}
 	if (s->target == NULL || osip_uri_init(&u) != 0)
 		return -1;
-	if (osip_uri_parse(u, s->target) == 0 && u->host != NULL) {
-		osip_uri_param_t *tp = NULL;
-		char hp[SIP_HOST_MAX + 16];
-		int proto = SIP_PROTO_UDP;
-
-		/* the target's transport parameter (RFC 3261 19.1.1) */
-		if (osip_uri_uparam_get_byname(u, "transport", &tp) == 0 && tp &&
-		    tp->gvalue != NULL)
-			proto = strcasecmp(tp->gvalue, "tcp") == 0 ? SIP_PROTO_TCP :
-			    strcasecmp(tp->gvalue, "tls") == 0 ? SIP_PROTO_TLS :
-			    SIP_PROTO_UDP;
-		snprintf(hp, sizeof(hp), strchr(u->host, ':') ? "[%s]:%s" : "%s:%s",
-		    u->host, u->port ? u->port : proto == SIP_PROTO_TLS ? "5061" : "5060");
-		rc = sip_net_hostport(hp, proto, ta);
-	}
+	if (osip_uri_parse(u, s->target) == 0 && sip_net_uri(u, ta, &port) == 1)
+		rc = 1;
 	osip_uri_free(u);
 	return rc;
 }
 
 /*
  * Send `method` (SUBSCRIBE or NOTIFY) in s's dialog (a new one when s has
- * no Call-ID yet).  expires >= 0 adds Expires; substate adds
- * Subscription-State; ctype/body a body.  The answer goes to cb with a
- * pend naming s by id.  0, or -1.
+ * no Call-ID yet), along its route set.  expires >= 0 adds Expires;
+ * substate adds Subscription-State; ctype/body a body.  The answer goes
+ * to cb with a pend naming s by id (also 503 when a route's DNS lookup
+ * fails later).  0, or -1.
  */
 int
 sip_sub_send(struct sip_sub *s, const char *method, int expires,
@@ -242,18 +329,12 @@ sip_sub_send(struct sip_sub *s, const char *method, int expires,
 	struct sip_taddr ta;
 	struct sip_pend *p;
 	osip_message_t *m;
-	char tag[24], contact[SIP_HOST_MAX + 64], num[16];
+	char tag[24], callid[SIP_HOST_MAX + 32], num[16];
 
-	if (sip_sub_dest(s, &ta) == -1) {
-		SIPC_LOG(sc, IMGW_LOG_INFO, "%s for %s: no route", method,
-		    s->dir == SIP_SUB_OUT ? s->presentity : s->watcher);
-		return -1;
-	}
-	s->proto = ta.proto;
 	if (s->callid == NULL) {
 		sip_msg_tag(tag, sizeof(tag));
-		snprintf(contact, sizeof(contact), "%s@%s", tag, sc->adv_host);
-		if ((s->callid = strdup(contact)) == NULL)
+		snprintf(callid, sizeof(callid), "%s@%s", tag, sc->adv_host);
+		if ((s->callid = strdup(callid)) == NULL)
 			return -1;
 	}
 	if ((m = sip_msg_request(method, s->target ? s->target : s->ruri, s->luri,
@@ -261,12 +342,8 @@ sip_sub_send(struct sip_sub *s, const char *method, int expires,
 		return -1;
 	if (s->rtag != NULL)
 		osip_to_set_tag(m->to, osip_strdup(s->rtag));
-	snprintf(contact, sizeof(contact), "<sip:imgw@%s%s%s:%d%s>",
-	    strchr(sc->adv_host, ':') ? "[" : "", sc->adv_host,
-	    strchr(sc->adv_host, ':') ? "]" : "", sip_stack_adv_port(sc->st),
-	    ta.proto == SIP_PROTO_TCP ? ";transport=tcp" :
-	    ta.proto == SIP_PROTO_TLS ? ";transport=tls" : "");
-	osip_message_set_contact(m, contact);
+	if (sip_msg_route(m, s->routes) == -1)
+		goto fail;
 	osip_message_set_header(m, "Event", "presence");
 	if (expires >= 0) {
 		snprintf(num, sizeof(num), "%d", expires);
@@ -276,21 +353,32 @@ sip_sub_send(struct sip_sub *s, const char *method, int expires,
 		osip_message_set_header(m, "Accept", "application/pidf+xml");
 	if (substate != NULL)
 		osip_message_set_header(m, "Subscription-State", substate);
-	if (body != NULL && sip_msg_set_body(m, ctype, body, strlen(body)) == -1) {
-		osip_message_free(m);
-		return -1;
-	}
-	if ((p = sip_pend_new(sc, kind, s->watcher, s->presentity, NULL, NULL)) == NULL) {
-		osip_message_free(m);
-		return -1;
-	}
+	if (body != NULL && sip_msg_set_body(m, ctype, body, strlen(body)) == -1)
+		goto fail;
+	if ((p = sip_pend_new(sc, kind, s->watcher, s->presentity, NULL, NULL)) == NULL)
+		goto fail;
 	p->sub_id = s->id;
 	p->expires = expires;
-	if (sip_stack_request(sc->st, m, &ta, cb, p) == -1) {
+	p->cb = cb;
+	switch (sip_sub_dest(s, p, &ta)) {
+	case 1:
+		if (sip_sub_go(p, m, &ta) == -1) {
+			sip_pend_free(p);
+			return -1;
+		}
+		return 0;
+	case 0:
+		p->req = m;	/* sip_sub_resolved sends or fails it */
+		return 0;
+	default:
+		SIPC_LOG(sc, IMGW_LOG_INFO, "%s for %s: no route", method,
+		    s->dir == SIP_SUB_OUT ? s->presentity : s->watcher);
 		sip_pend_free(p);
-		return -1;
+		break;
 	}
-	return 0;
+fail:
+	osip_message_free(m);
+	return -1;
 }
 
 /* (Re)arm s's one timer. */
