@@ -2,7 +2,8 @@
  * Unit checks (TAP) of the SIP connector's mappings, built by
  * t-sip-unit.py with -fsanitize=address,undefined: URIs <-> canonical
  * addresses (RFC 7247 6), SIP codes <-> conditions (RFC 7247 7), PIDF
- * (RFC 8048) and isComposing round trips, trusted networks.
+ * (RFC 8048) and isComposing round trips, trusted networks, dialog route
+ * sets (RFC 3261 12).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -239,6 +240,148 @@ t_nets(void)
 	t_ok(sip_net_match(n, 2, (struct sockaddr *)&b), "2001:db8:1::1 is inside");
 }
 
+/* A request parsed from text (CRLF added), or NULL. */
+static osip_message_t *
+t_parse(const char *const *lines)
+{
+	char buf[2048];
+	osip_message_t *m = NULL;
+	size_t off = 0;
+
+	for (; *lines != NULL; lines++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s\r\n", *lines);
+	off += (size_t)snprintf(buf + off, sizeof(buf) - off, "Content-Length: 0\r\n\r\n");
+	if (osip_message_init(&m) != 0)
+		return NULL;
+	if (osip_message_parse(m, buf, off) != 0) {
+		osip_message_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* The Request-URI and Route headers of m as "ruri | r1 | r2". */
+static const char *
+t_routing(const osip_message_t *m, char *buf, size_t len)
+{
+	osip_route_t *r;
+	char *u = NULL;
+	size_t off;
+	int pos;
+
+	if (osip_uri_to_str(m->req_uri, &u) != 0)
+		return NULL;
+	off = (size_t)snprintf(buf, len, "%s", u);
+	osip_free(u);
+	for (pos = 0; (r = osip_list_get(&m->routes, pos)) != NULL; pos++) {
+		if (osip_route_to_str(r, &u) != 0)
+			return NULL;
+		off += (size_t)snprintf(buf + off, len - off, " | %s", u);
+		osip_free(u);
+	}
+	return buf;
+}
+
+static void
+t_routes(void)
+{
+	static const char *const sub[] = {
+		"SUBSCRIBE sip:alice@corp.example SIP/2.0",
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1",
+		"Record-Route: <sip:192.0.2.7:5070;lr>;x=1, <sip:p2.example;lr;transport=tcp>",
+		"Record-Route: <sip:192.0.2.9>",
+		"From: <sip:bob@sip.example>;tag=f1",
+		"To: <sip:alice@corp.example>",
+		"Call-ID: c1", "CSeq: 1 SUBSCRIBE", "Max-Forwards: 70", NULL,
+	};
+	static const char *const plain[] = {
+		"NOTIFY sip:imgw@192.0.2.2 SIP/2.0",
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-2",
+		"From: <sip:bob@sip.example>;tag=f1",
+		"To: <sip:alice@corp.example>;tag=t1",
+		"Call-ID: c1", "CSeq: 2 NOTIFY", "Max-Forwards: 70", NULL,
+	};
+	osip_message_t *m, *q, *r;
+	struct sip_taddr ta;
+	osip_uri_t *u = NULL;
+	char *set = NULL, buf[1024];
+	int port;
+
+	parser_init();	/* osip's header table, as osip_init does */
+	m = t_parse(sub);
+	t_ok(m != NULL, "a SUBSCRIBE with three Record-Route values parses");
+	if (m == NULL)
+		return;
+	t_ok(sip_msg_route_set(m, 0, &set) == 0, "route set, UAS order");
+	t_str(set, "sip:192.0.2.7:5070;lr\nsip:p2.example;lr;transport=tcp\n"
+	    "sip:192.0.2.9", "UAS: Record-Route URIs in order, header parameters dropped");
+	free(set);
+	t_ok(sip_msg_route_set(m, 1, &set) == 0, "route set, UAC order");
+	t_str(set, "sip:192.0.2.9\nsip:p2.example;lr;transport=tcp\n"
+	    "sip:192.0.2.7:5070;lr", "UAC: reversed");
+	free(set);
+	r = sip_msg_response(m, 200, "t1");
+	t_ok(r != NULL && osip_list_size(&r->record_routes) == 3,
+	    "a 200 carries the request's three Record-Route values (RFC 3261 12.1.1)");
+	if (r != NULL)
+		osip_message_free(r);
+	r = sip_msg_response(m, 404, "t1");
+	t_ok(r != NULL && osip_list_size(&r->record_routes) == 0,
+	    "a 404 carries none");
+	if (r != NULL)
+		osip_message_free(r);
+	q = t_parse(plain);
+	t_ok(q != NULL && sip_msg_route_set(q, 0, &set) == 0 && set == NULL,
+	    "no Record-Route: an empty route set (NULL)");
+	if (q != NULL)
+		osip_message_free(q);
+
+	q = sip_msg_request("NOTIFY", "sip:bob@192.0.2.5:5062", "sip:alice@corp.example",
+	    "t1", "sip:bob@sip.example", "c1", 2);
+	t_ok(q != NULL && sip_msg_route(q, "sip:192.0.2.7:5070;lr\nsip:p2.example;lr")
+	    == 0, "loose routing applies");
+	t_str(q ? t_routing(q, buf, sizeof(buf)) : NULL, "sip:bob@192.0.2.5:5062 | "
+	    "<sip:192.0.2.7:5070;lr> | <sip:p2.example;lr>",
+	    "loose: Request-URI the remote target, Route the whole set");
+	if (q != NULL)
+		osip_message_free(q);
+	q = sip_msg_request("NOTIFY", "sip:bob@192.0.2.5:5062", "sip:alice@corp.example",
+	    "t1", "sip:bob@sip.example", "c1", 2);
+	t_ok(q != NULL && sip_msg_route(q, "sip:192.0.2.9;method=INVITE?X=1\n"
+	    "sip:192.0.2.7;lr") == 0, "strict routing applies");
+	t_str(q ? t_routing(q, buf, sizeof(buf)) : NULL, "sip:192.0.2.9 | "
+	    "<sip:192.0.2.7;lr> | <sip:bob@192.0.2.5:5062>",
+	    "strict: Request-URI the first route (no method, no headers), the "
+	    "rest then the remote target as Route");
+	if (q != NULL)
+		osip_message_free(q);
+	q = sip_msg_request("NOTIFY", "sip:bob@192.0.2.5", "sip:alice@corp.example",
+	    "t1", "sip:bob@sip.example", "c1", 2);
+	t_ok(q != NULL && sip_msg_route(q, NULL) == 0 &&
+	    osip_list_size(&q->routes) == 0, "an empty route set changes nothing");
+	if (q != NULL)
+		osip_message_free(q);
+
+	osip_uri_init(&u);
+	t_ok(osip_uri_parse(u, "sip:192.0.2.7:5070;lr;transport=tcp") == 0 &&
+	    sip_net_uri(u, &ta, &port) == 1 && ta.proto == SIP_PROTO_TCP &&
+	    ntohs(((struct sockaddr_in *)&ta.ss)->sin_port) == 5070,
+	    "numeric route URI -> tcp 192.0.2.7:5070");
+	osip_uri_free(u);
+	osip_uri_init(&u);
+	t_ok(osip_uri_parse(u, "sips:192.0.2.7;lr") == 0 &&
+	    sip_net_uri(u, &ta, &port) == 1 && ta.proto == SIP_PROTO_TLS &&
+	    ntohs(((struct sockaddr_in *)&ta.ss)->sin_port) == 5061,
+	    "sips: -> TLS on 5061");
+	osip_uri_free(u);
+	osip_uri_init(&u);
+	t_ok(osip_uri_parse(u, "sip:proxy.example:5080;lr") == 0 &&
+	    sip_net_uri(u, &ta, &port) == 0 && port == 5080 &&
+	    ta.proto == SIP_PROTO_UDP, "a host name is left to the caller (port kept)");
+	osip_uri_free(u);
+	osip_message_free(m);
+}
+
 int
 main(void)
 {
@@ -246,6 +389,7 @@ main(void)
 	t_errors();
 	t_pidf();
 	t_nets();
+	t_routes();
 	printf("1..%d\n", t_n);
 	return t_failed ? 1 : 0;
 }
