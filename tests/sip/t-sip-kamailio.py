@@ -10,7 +10,16 @@ away via rpid:away, unavailable for closed).  imgwd restarts: the
 subscription comes back from the store and its dialog is refreshed, so
 presence keeps arriving.  unsubscribe ends the
 dialog (Expires: 0): later publications no longer arrive.
+
+Kamailio plays a front proxy that record-routes (127.0.0.1) before the
+presence server (127.0.0.2, Contact presence.internal): the dialog's
+route set is the front proxy, which refuses in-dialog requests without
+a Route (404), so the refreshes and the unsubscribe only work when
+imgwd follows the route set (RFC 3261 12.2.1.1); the test also reads
+Kamailio's log for the Route they carried.
 """
+
+import re
 
 import siptest as S
 import imgwtest as T
@@ -105,11 +114,21 @@ def run(t, kam):
     t.ok(got is not None, "the restored subscription still brings presence",
          repr(alice.skipped[-3:]))
 
+    # the front proxy logged each request with its Route header
+    with open(kam.log_path, errors="replace") as f:
+        log = f.read()
+    routed = re.findall(r"SUBSCRIBE sip:presence\.internal:%d from 127\.0\.0\.1:%d to "
+                        r"127\.0\.0\.1 \(Route: <sip:127\.0\.0\.1:%d;lr[^>]*>\)"
+                        % (kam.port, gw.sip_port, kam.port), log)
+    t.cmp_ok(len(routed), ">=", 1, "the refresh went to the front proxy with its "
+             "Route and the presence server's Contact as Request-URI")
+
     alice.send({"type": "unsubscribe", "to": "bob@sip.example"})
     T.time.sleep(1)
     t.is_(pub.publish("open", "back again"), 200, "PUBLISH after unsubscribe")
     got = alice.expect({"type": "presence"}, timeout=1.5)
-    t.ok(got is None, "no presence arrives after unsubscribe", repr(got))
+    t.ok(got is None, "no presence arrives after unsubscribe (the un-SUBSCRIBE "
+         "followed the route set)", repr(got))
     st = gw.community("sipc") or {}
     c = st.get("counters", {})
     t.cmp_ok(c.get("presence-in", 0), ">=", 2, "counted presence-in")
