@@ -17,6 +17,8 @@ second subscription gets its NOTIFY before the 200 (RFC 6665 4.1.2.4):
 that NOTIFY's Record-Route (in order; the first a strict router) is the
 route set, the 200's later one changes nothing.  imgwd restarts: the
 restored dialog's refresh still follows its route set (the store).
+A MESSAGE whose Route names imgwd and then another host is taken by its
+Request-URI, not forwarded (imgwd is a UA), and counted.
 """
 
 import re
@@ -269,8 +271,21 @@ def main(t):
         near.reply(r, 200, ["Expires: 0"])
     t.ok(notifier.recv(0.5, skip=("NOTIFY",)) is None,
          "nothing in a dialog took the static route")
+
+    # a Route naming us, then one naming someone else: we are a UA, the
+    # request is taken by its Request-URI and never forwarded
+    ep = S.Endpoint("udp")
+    ep.send(S.request("MESSAGE", "sip:alice@corp.example", ep, body="routed",
+                      headers=["Route: <sip:127.0.0.1:%d;lr>, <sip:127.0.0.1:%d;lr>"
+                               % (gw.sip_port, near.port)]), gw.sip_port)
+    r = ep.recv()
+    t.is_(r and r[0], 202, "MESSAGE with our Route and a foreign one: 202")
+    got = alice.expect({"type": "message"})
+    t.is_(got and got.get("body"), "routed", "it reaches alice")
+    t.ok(near.recv(0.5) is None, "nothing is forwarded to the foreign Route")
+    ep.close()
     c = (gw.community("sipc") or {}).get("counters", {})
-    t.ok(c.get("sip-foreign-routes", 0) == 0, "no foreign Route seen", repr(c))
+    t.is_(c.get("sip-foreign-routes"), 1, "the foreign Route is counted")
     t.ok(gw.alive(), "imgwd is alive")
     t.is_(gw.term(), 0, "imgwd stops cleanly on SIGTERM (exit 0; no leaks under ASan)")
     for s in (notifier, near, near2):
