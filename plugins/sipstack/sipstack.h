@@ -184,7 +184,15 @@ int sip_msg_set_body(osip_message_t *m, const char *ctype, const char *body,
     size_t len);
 int sip_msg_tag(char *buf, size_t len);
 int sip_msg_check(const osip_message_t *m, const char **why_r);
-/* Dialog routing (RFC 3261 12): a route set is its URIs, one per line. */
+/*
+ * Dialog routing (RFC 3261 12).  A route set is one string, its URIs one
+ * per line.  sip_msg_route_set: m's Record-Route as a route set, reversed
+ * when `reverse` (m answers our request); *set_r is malloc'ed (the caller
+ * frees) or NULL when m has none.  sip_msg_route: the Route headers and
+ * Request-URI (loose or strict routing) of request m, built with the
+ * remote target as Request-URI; `routes` is borrowed, NULL or "" leaves m
+ * as it is.  Both 0, or -1.
+ */
 int sip_msg_route_set(const osip_message_t *m, int reverse, char **set_r);
 int sip_msg_route(osip_message_t *m, const char *routes);
 
@@ -195,6 +203,8 @@ int sip_net_cidr(const char *spec, struct sip_net *n);
 int sip_net_match(const struct sip_net *nets, size_t n,
     const struct sockaddr *sa);
 int sip_net_ntop(const struct sockaddr *sa, char *buf, size_t len, int *port_r);
+/* Where a request to URI u goes: 1 numeric (*ta), 0 a name for the caller
+ * to look up (ta->proto, *port_r or 0), -1 unusable. */
 int sip_net_uri(const osip_uri_t *u, struct sip_taddr *ta, int *port_r);
 int sip_net_same(const struct sockaddr_storage *a, socklen_t alen,
     const struct sockaddr_storage *b, socklen_t blen);
