@@ -153,6 +153,13 @@ sip_subin_refresh(struct sipc *sc, struct sip_srv *srv, osip_message_t *req,
 		(void)sip_srv_reply_code(srv, 481, NULL, NULL);
 		return;
 	}
+	exp = sip_sub_expires(req, (int)sc->sub_expires);
+	if (exp > (int)sc->sub_expires)
+		exp = (int)sc->sub_expires;
+	if (exp != 0 && exp < SIP_MIN_EXPIRES) {
+		(void)sip_srv_reply_code(srv, 423, "Min-Expires", "60");
+		return;
+	}
 	/* a target refresh (RFC 6665 4.1.2.1, RFC 3261 12.2.2): the remote
 	 * target follows the Contact; the route set stays as it was */
 	if ((c = osip_list_get(&req->contacts, 0)) != NULL && c->url != NULL &&
@@ -162,13 +169,6 @@ sip_subin_refresh(struct sipc *sc, struct sip_srv *srv, osip_message_t *req,
 			s->target = t;
 		}
 		osip_free(u);
-	}
-	exp = sip_sub_expires(req, (int)sc->sub_expires);
-	if (exp > (int)sc->sub_expires)
-		exp = (int)sc->sub_expires;
-	if (exp != 0 && exp < SIP_MIN_EXPIRES) {
-		(void)sip_srv_reply_code(srv, 423, "Min-Expires", "60");
-		return;
 	}
 	sip_subin_ok(sc, srv, s, exp);
 	if (exp == 0) {

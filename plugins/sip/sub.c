@@ -235,13 +235,16 @@ sip_sub_resolved(void *arg, const struct sip_taddr *ta, const char *why)
 }
 
 /*
- * The first hop of a route set: a numeric URI as it says; a host name by
- * the route table (its domain, else the default route), else by DNS
- * (RFC 3263, as for messages).  1 with *ta, 0 when a lookup runs (it
- * ends in sip_sub_resolved), -1.
+ * The first hop of a route set: a numeric URI as it says (over TLS its
+ * certificate must name `dom`, the SIP party's domain, as for a static
+ * route); a host name by the route table (its domain, else the default
+ * route), else by DNS (RFC 3263, as for messages), the certificate then
+ * naming the host.  1 with *ta, 0 when a lookup runs (it ends in
+ * sip_sub_resolved), -1.
  */
 static int
-sip_sub_hop(struct sip_sub *s, struct sip_pend *p, struct sip_taddr *ta)
+sip_sub_hop(struct sip_sub *s, const char *dom, struct sip_pend *p,
+    struct sip_taddr *ta)
 {
 	struct sipc *sc = s->sc;
 	const struct sip_route *r;
@@ -253,8 +256,12 @@ sip_sub_hop(struct sip_sub *s, struct sip_pend *p, struct sip_taddr *ta)
 
 	if ((first = strndup(s->routes, n)) == NULL || osip_uri_init(&u) != 0)
 		goto out;
-	if (osip_uri_parse(u, first) != 0 || (rc = sip_net_uri(u, ta, &port)) != 0)
+	if (osip_uri_parse(u, first) != 0 || (rc = sip_net_uri(u, ta, &port)) == -1)
 		goto out;
+	if (rc == 1) {
+		snprintf(ta->name, sizeof(ta->name), "%s", dom);	/* RFC 5922 */
+		goto out;
+	}
 	for (i = 0; u->host[i] != '\0'; i++)
 		host[i] = (char)tolower((unsigned char)u->host[i]);
 	host[i] = '\0';
@@ -293,17 +300,18 @@ sip_sub_dest(struct sip_sub *s, struct sip_pend *p, struct sip_taddr *ta)
 	osip_uri_t *u = NULL;
 	int rc = -1, port;
 
-	if (s->routes != NULL)
-		return sip_sub_hop(s, p, ta);
+	dom[0] = '\0';
 	if (imgw_addr_split(party, &ap) == 0 && ap.domain_len < sizeof(dom)) {
 		memcpy(dom, ap.domain, ap.domain_len);
 		dom[ap.domain_len] = '\0';
-		if ((r = sip_opt_route(s->sc, dom)) != NULL &&
-		    strlen(dom) < sizeof(ta->name)) {
-			*ta = r->ta;
-			memcpy(ta->name, dom, strlen(dom) + 1);	/* RFC 5922 */
-			return 1;
-		}
+	}
+	if (s->routes != NULL)
+		return sip_sub_hop(s, dom, p, ta);
+	if (dom[0] != '\0' && (r = sip_opt_route(s->sc, dom)) != NULL &&
+	    strlen(dom) < sizeof(ta->name)) {
+		*ta = r->ta;
+		memcpy(ta->name, dom, strlen(dom) + 1);	/* RFC 5922 */
+		return 1;
 	}
 	if (s->target == NULL || osip_uri_init(&u) != 0)
 		return -1;
