@@ -17,10 +17,13 @@ second subscription gets its NOTIFY before the 200 (RFC 6665 4.1.2.4):
 that NOTIFY's Record-Route (in order; the first a strict router) is the
 route set, the 200's later one changes nothing.  imgwd restarts: the
 restored dialog's refresh still follows its route set (the store).
-A MESSAGE whose Route names imgwd and then another host is taken by its
+A watcher whose Record-Route names a host (edge.test) gets its NOTIFYs
+where a private dnsmasq's SRV and A records say.  A MESSAGE whose Route
+names imgwd and then another host is taken by its
 Request-URI, not forwarded (imgwd is a UA), and counted.
 """
 
+import os
 import re
 import socket
 
@@ -32,9 +35,9 @@ class Sock:
     """A UDP socket that receives whole SIP messages with every header
     line kept (a proxy or notifier played by the test)."""
 
-    def __init__(self):
+    def __init__(self, port=0):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
+        self.s.bind(("127.0.0.1", port))
         self.port = self.s.getsockname()[1]
 
     def close(self):
@@ -151,6 +154,42 @@ def watcher_behind_proxies(t, gw, alice):
     proxy.close()
 
 
+def watcher_behind_named_proxy(t, gw, alice, port):
+    """A route set whose first route is a host name: DNS (RFC 3263)."""
+    proxy = Sock(port)
+    ep = S.Endpoint("udp")
+    sub = S.request("SUBSCRIBE", "sip:alice@corp.example", ep, frm="carl@sip.example",
+                    headers=["Event: presence", "Expires: 600",
+                             "Contact: <sip:carl@127.0.0.1:%d>" % ep.port,
+                             "Record-Route: <sip:edge.test;lr>"], callid="dns-1@t")
+    ep.send(sub, gw.sip_port)
+    r = ep.recv()
+    t.is_(r and r[0], 200, "named route: SUBSCRIBE 200")
+    n = proxy.recv(5)
+    t.ok(starts(n, "NOTIFY "), "the NOTIFY reaches the proxy DNS names for edge.test "
+         "(SRV _sip._udp, then A)")
+    t.is_(routes(n), ["<sip:edge.test;lr>"], "with the named route as Route")
+    t.is_(ruri(n), "sip:carl@127.0.0.1:%d" % ep.port, "and the Contact as Request-URI")
+    if n:
+        proxy.reply(n, 200)
+    got = alice.expect({"type": "subscribe", "from": "carl@sip.example"})
+    t.ok(got is not None, "alice gets carl's subscribe")
+    totag = re.search(r"tag=([^;>\s]+)", r[1]["to"]).group(1) if r else ""
+    uns = sub.replace(b"Expires: 600", b"Expires: 0").replace(
+        b"CSeq: 1 ", b"CSeq: 2 ").replace(b"branch=", b"branch=z9hG4bK-u2").replace(
+        b"To: <sip:alice@corp.example>",
+        b"To: <sip:alice@corp.example>;tag=" + totag.encode())
+    ep.send(uns, gw.sip_port)
+    t.is_((ep.recv() or [None])[0], 200, "carl unsubscribes: 200")
+    n = proxy.recv(5)
+    t.like(one(n, "subscription-state"), "terminated", "NOTIFY terminated, through DNS")
+    if n:
+        proxy.reply(n, 200)
+    alice.expect({"type": "unsubscribe", "from": "carl@sip.example"})
+    ep.close()
+    proxy.close()
+
+
 def presentity_behind_proxies(t, gw, alice, notifier, near, near2):
     """Our SUBSCRIBEs: 200 with Record-Route; NOTIFY before 200."""
     far = "<sip:192.0.2.98:5098;lr;r=far>"
@@ -231,11 +270,29 @@ def main(t):
         t.skip("record-routed dialogs", "sipp is not installed (apt-get install sip-tester)")
         return
     notifier, near, near2 = Sock(), Sock(), Sock()
-    gw = S.gateway(t, {"route": "sip.example=udp:127.0.0.1:%d" % notifier.port})
+    # edge.test: a proxy known by name only, its SRV record pointing at a
+    # socket of the test (the port is taken before the socket is bound)
+    edge_port = S.free_udp_port()
+    dns = None
+    if os.access(S.DNSMASQ, os.X_OK):
+        dns = S.Dnsmasq(t, ["--srv-host=_sip._udp.edge.test,proxy.test,%d,10,0" % edge_port,
+                            "--host-record=proxy.test,127.0.0.1"])
+    extra = {"route": "sip.example=udp:127.0.0.1:%d" % notifier.port}
+    if dns:
+        extra["dns-server"] = "127.0.0.1:%d" % dns.port
+    gw = S.gateway(t, extra)
     alice = t.client(gw.listen("corp"))
     alice.bind("alice@corp.example")
 
     watcher_behind_proxies(t, gw, alice)
+    if dns:
+        try:
+            watcher_behind_named_proxy(t, gw, alice, edge_port)
+        finally:
+            dns.stop()
+    else:
+        t.skip("a named route found through DNS", "dnsmasq is not installed "
+               "(Debian: dnsmasq-base)")
     target, far = presentity_behind_proxies(t, gw, alice, notifier, near, near2)
 
     # a restart keeps the route set (the store): the in-place refresh of
