@@ -16,7 +16,8 @@ route set reversed, loose routing, Request-URI the 200's Contact.  A
 second subscription gets its NOTIFY before the 200 (RFC 6665 4.1.2.4):
 that NOTIFY's Record-Route (in order; the first a strict router) is the
 route set, the 200's later one changes nothing.  imgwd restarts: the
-restored dialog's refresh still follows its route set (the store).
+restored dialogs, ours and a SIP watcher's, still follow their route
+sets (the store).
 A watcher whose Record-Route names a host (edge.test) gets its NOTIFYs
 where a private dnsmasq's SRV and A records say.  A MESSAGE whose Route
 names imgwd and then another host is taken by its
@@ -295,6 +296,26 @@ def main(t):
                "(Debian: dnsmasq-base)")
     target, far = presentity_behind_proxies(t, gw, alice, notifier, near, near2)
 
+    # dave, a SIP watcher behind the nearer proxy, with an active
+    # subscription when imgwd restarts
+    dave = S.Endpoint("udp")
+    dave_route = "<sip:127.0.0.1:%d;lr;r=d>" % near.port
+    dave.send(S.request("SUBSCRIBE", "sip:alice@corp.example", dave, frm="dave@sip.example",
+                        headers=["Event: presence", "Expires: 600",
+                                 "Contact: <sip:dave@127.0.0.1:%d>" % dave.port,
+                                 "Record-Route: " + dave_route], callid="dave-1@t"),
+              gw.sip_port)
+    t.is_((dave.recv() or [None])[0], 200, "dave subscribes: 200")
+    n = near.recv(5)
+    if n:
+        near.reply(n, 200)
+    alice.expect({"type": "subscribe", "from": "dave@sip.example"})
+    alice.send({"type": "subscribed", "to": "dave@sip.example"})
+    n = near.recv(5)
+    t.like(one(n, "subscription-state"), "active", "dave: NOTIFY active through the proxy")
+    if n:
+        near.reply(n, 200)
+
     # a restart keeps the route set (the store): the in-place refresh of
     # bob's dialog still goes through the nearer proxy
     t.is_(gw.term(), 0, "imgwd stops (subscriptions stay in the store)")
@@ -317,6 +338,16 @@ def main(t):
     r = seen.get(near2.port)
     t.is_(ruri(r), "sip:127.0.0.1:%d;r=strict" % near2.port,
           "carol's refresh: the stored strict route")
+
+    # dave's restored dialog (a SIP watcher's) keeps its route set too
+    alice.send({"type": "presence", "to": "dave@sip.example", "show": "away"})
+    n = near.recv(5)
+    t.ok(starts(n, "NOTIFY "), "after the restart dave's NOTIFY goes to the proxy")
+    t.is_(ruri(n), "sip:dave@127.0.0.1:%d" % dave.port, "Request-URI: dave's Contact")
+    t.is_(routes(n), [dave_route], "Route: the stored route set")
+    if n:
+        near.reply(n, 200)
+    dave.close()
 
     alice.send({"type": "unsubscribe", "to": "bob@sip.example"})
     r = near.recv(5)
