@@ -282,6 +282,27 @@ t_routing(const osip_message_t *m, char *buf, size_t len)
 	return buf;
 }
 
+/* sip_net_uri of a URI text; -2 when it does not parse. */
+static int
+t_hop(const char *text, struct sip_taddr *ta, int *port_r)
+{
+	osip_uri_t *u = NULL;
+	int rc = -2;
+
+	if (osip_uri_init(&u) != 0)
+		return -2;
+	if (osip_uri_parse(u, text) == 0)
+		rc = sip_net_uri(u, ta, port_r);
+	osip_uri_free(u);
+	return rc;
+}
+
+static int
+t_port(const struct sip_taddr *ta)
+{
+	return ntohs(((const struct sockaddr_in *)&ta->ss)->sin_port);
+}
+
 static void
 t_routes(void)
 {
@@ -303,7 +324,6 @@ t_routes(void)
 	};
 	osip_message_t *m, *q, *r;
 	struct sip_taddr ta;
-	osip_uri_t *u = NULL;
 	char *set = NULL, buf[1024];
 	int port;
 
@@ -362,23 +382,13 @@ t_routes(void)
 	if (q != NULL)
 		osip_message_free(q);
 
-	osip_uri_init(&u);
-	t_ok(osip_uri_parse(u, "sip:192.0.2.7:5070;lr;transport=tcp") == 0 &&
-	    sip_net_uri(u, &ta, &port) == 1 && ta.proto == SIP_PROTO_TCP &&
-	    ntohs(((struct sockaddr_in *)&ta.ss)->sin_port) == 5070,
+	t_ok(t_hop("sip:192.0.2.7:5070;lr;transport=tcp", &ta, &port) == 1 &&
+	    ta.proto == SIP_PROTO_TCP && t_port(&ta) == 5070,
 	    "numeric route URI -> tcp 192.0.2.7:5070");
-	osip_uri_free(u);
-	osip_uri_init(&u);
-	t_ok(osip_uri_parse(u, "sips:192.0.2.7;lr") == 0 &&
-	    sip_net_uri(u, &ta, &port) == 1 && ta.proto == SIP_PROTO_TLS &&
-	    ntohs(((struct sockaddr_in *)&ta.ss)->sin_port) == 5061,
-	    "sips: -> TLS on 5061");
-	osip_uri_free(u);
-	osip_uri_init(&u);
-	t_ok(osip_uri_parse(u, "sip:proxy.example:5080;lr") == 0 &&
-	    sip_net_uri(u, &ta, &port) == 0 && port == 5080 &&
+	t_ok(t_hop("sips:192.0.2.7;lr", &ta, &port) == 1 &&
+	    ta.proto == SIP_PROTO_TLS && t_port(&ta) == 5061, "sips: -> TLS on 5061");
+	t_ok(t_hop("sip:proxy.example:5080;lr", &ta, &port) == 0 && port == 5080 &&
 	    ta.proto == SIP_PROTO_UDP, "a host name is left to the caller (port kept)");
-	osip_uri_free(u);
 	osip_message_free(m);
 }
 
