@@ -65,6 +65,14 @@ def main(t):
                   body="<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'>"
                        "<status><basic>open</basic></status><note xml:lang='en'>x"
                        "</note></tuple></presence>", ctype="application/pidf+xml"),
+        # dialog routing: Record-Route into the route set and the 200,
+        # Route values naming us removed, others counted
+        S.request("SUBSCRIBE", "sip:alice@corp.example", e,
+                  headers=["Event: presence", "Expires: 600",
+                           "Contact: <sip:bob@127.0.0.1:5070>",
+                           "Route: <sip:127.0.0.1:5060;lr>, <sip:192.0.2.1;lr>",
+                           "Record-Route: <sip:192.0.2.7:5070;lr>, <sip:p.example>",
+                           "Record-Route: <sips:[2001:db8::1];transport=tls;lr>"]),
         S.request("OPTIONS", "sip:gw@sip.example", e),
         b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-imgw1\r\n"
         b"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\n"
