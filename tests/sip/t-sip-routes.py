@@ -21,12 +21,15 @@ sets (the store).
 A watcher whose Record-Route names a host (edge.test) gets its NOTIFYs
 where a private dnsmasq's SRV and A records say.  A MESSAGE whose Route
 names imgwd and then another host is taken by its
-Request-URI, not forwarded (imgwd is a UA), and counted.
+Request-URI, not forwarded (imgwd is a UA), and counted.  A stored row
+of the format before route sets (six lines) still loads, with an empty
+route set.
 """
 
 import os
 import re
 import socket
+import sqlite3
 
 import siptest as S
 import imgwtest as T
@@ -376,6 +379,29 @@ def main(t):
     t.is_(c.get("sip-foreign-routes"), 1, "the foreign Route is counted")
     t.ok(gw.alive(), "imgwd is alive")
     t.is_(gw.term(), 0, "imgwd stops cleanly on SIGTERM (exit 0; no leaks under ASan)")
+
+    # a row stored before route sets were kept (six lines of data) still
+    # loads: carol's dialog then has an empty route set, and its refresh
+    # takes the static route with the remote target as Request-URI
+    db = sqlite3.connect(os.path.join(t.dir, "imgwd.state", "imgw.db"))
+    row = db.execute("SELECT data FROM imgw_subscription WHERE "
+                     "presentity = 'carol@sip.example'").fetchone()
+    t.is_(row and len(row[0].split("\n")), 8, "carol's stored dialog has its "
+          "route set (two lines after the six)")
+    if row:
+        db.execute("UPDATE imgw_subscription SET data = ? WHERE presentity = "
+                   "'carol@sip.example'", ("\n".join(row[0].split("\n")[:6]),))
+        db.commit()
+    db.close()
+    gw.start()
+    r = notifier.recv(5)
+    t.ok(starts(r, "SUBSCRIBE "), "an old row loads: carol's refresh takes the static route")
+    t.is_(ruri(r), "sip:carol@192.0.2.51", "Request-URI: the stored remote target")
+    t.is_(routes(r), [], "no Route headers")
+    t.like(one(r, "to") or "", "tag=n2", "in the stored dialog")
+    if r:
+        notifier.reply(r, 200, ["Expires: 600"])
+    t.is_(gw.term(), 0, "imgwd stops cleanly again")
     for s in (notifier, near, near2):
         s.close()
 
