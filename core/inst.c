@@ -565,8 +565,8 @@ host_watch_del(struct imgw_watch *w)
 }
 
 static int
-host_emit(struct imgw_instance *inst, const struct imgw_event *ev, char *err_r,
-    size_t errlen, char *trace_r)
+host_emit_how(struct imgw_instance *inst, const struct imgw_event *ev,
+    char *err_r, size_t errlen, char *trace_r, int now)
 {
 	if (inst->state == INST_STOPPED || !inst->has_priv) {
 		if (err_r != NULL && errlen > 0)
@@ -574,7 +574,21 @@ host_emit(struct imgw_instance *inst, const struct imgw_event *ev, char *err_r,
 			    IMGW_ERR_SERVICE_UNAVAILABLE);
 		return -1;
 	}
-	return router_emit(inst->router, inst, ev, err_r, errlen, trace_r);
+	return router_emit(inst->router, inst, ev, err_r, errlen, trace_r, now);
+}
+
+static int
+host_emit(struct imgw_instance *inst, const struct imgw_event *ev, char *err_r,
+    size_t errlen, char *trace_r)
+{
+	return host_emit_how(inst, ev, err_r, errlen, trace_r, 0);
+}
+
+static int
+host_emit_now(struct imgw_instance *inst, const struct imgw_event *ev,
+    char *err_r, size_t errlen, char *trace_r)
+{
+	return host_emit_how(inst, ev, err_r, errlen, trace_r, 1);
 }
 
 static void
@@ -678,4 +692,5 @@ const struct imgw_host inst_host = {
 	.sub_del = host_sub_del,
 	.sub_list = host_sub_list,
 	.quiesced = host_quiesced,
+	.emit_now = host_emit_now,
 };

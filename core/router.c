@@ -121,6 +121,15 @@ router_answer(struct router *r, const struct ev *ev, const char *condition,
 	log_msg(IMGW_LOG_INFO, "router", ev->trace, "%s from %s to %s not "
 	    "delivered: %s%s%s", imgw_kind_name(ev->e.kind), ev->e.from,
 	    ev->e.to, condition, text ? ": " : "", text ? text : "");
+	if (ev == r->now_ev) {
+		/* emit_now: the emitter answers in its own protocol */
+		r->now_ev = NULL;
+		r->now_refused = 1;
+		if (r->now_err != NULL && r->now_errlen > 0)
+			snprintf(r->now_err, r->now_errlen, "%s: %s", condition,
+			    text != NULL ? text : "refused");
+		return;
+	}
 	if (ev->e.kind == IMGW_EV_ERROR) {
 		/* never answer an error with an error: that is how loops start */
 		counters_add(&r->ctr, "errors-unanswerable", 1);
@@ -246,7 +255,8 @@ router_owns(const struct imgw_instance *src, const char *addr)
 
 int
 router_emit(struct router *r, struct imgw_instance *src,
-    const struct imgw_event *in, char *err, size_t errlen, char *trace_r)
+    const struct imgw_event *in, char *err, size_t errlen, char *trace_r,
+    int now)
 {
 	const char *why = NULL, *cond = NULL;
 	struct ev *ev;
@@ -271,12 +281,21 @@ router_emit(struct router *r, struct imgw_instance *src,
 	if (trace_r != NULL)
 		memcpy(trace_r, ev->trace, strlen(ev->trace) + 1);
 	src->n_received++;
+	if (now) {
+		r->now_ev = ev;
+		r->now_err = err;
+		r->now_errlen = errlen;
+		r->now_refused = 0;
+	}
 	if (r->closing) {
 		router_answer(r, ev, IMGW_ERR_SERVICE_UNAVAILABLE,
 		    "gateway is shutting down");
 		ev_free(ev);
-		return 0;
+	} else {
+		router_route(r, src, ev);
 	}
-	router_route(r, src, ev);
+	r->now_ev = NULL;
+	if (now && r->now_refused)
+		return -1;
 	return 0;
 }

@@ -60,6 +60,12 @@ struct router {
 	uint64_t seq;
 	int closing;			/* shutting down: refuse new events */
 	uint64_t routed;
+	/* router_emit with `now`: the event being routed, and where its
+	 * refusal goes instead of an error event */
+	const struct ev *now_ev;
+	char *now_err;
+	size_t now_errlen;
+	int now_refused;
 };
 
 struct router *router_new(struct event_base *base, const char *node,
@@ -79,10 +85,14 @@ struct imgw_instance *router_lookup(struct router *r, const char *domain);
 
 /*
  * An event emitted by `src` (see imgw_host.emit for the contract).
- * Returns 0 when taken, -1 with a reason in err when malformed.
+ * Returns 0 when taken, -1 with a reason in err when malformed.  With
+ * `now` (imgw_host.emit_now), a refusal decided while routing it (no
+ * route, policy, a full or stopped queue, a loop, shutting down) is also
+ * -1 with "CONDITION: text" in err, instead of an error event later.
  */
 int router_emit(struct router *r, struct imgw_instance *src,
-    const struct imgw_event *in, char *err, size_t errlen, char *trace_r);
+    const struct imgw_event *in, char *err, size_t errlen, char *trace_r,
+    int now);
 
 /*
  * Answer `ev` (owned by the caller, not freed) with an error event to its

@@ -105,7 +105,9 @@ sip_err_condition(int code)
  * The code for an emit refusal "CONDITION: reason".  Where the reason is
  * more precise than the condition, the code follows the reason: a field
  * over the core's limit is 413 (Request Entity Too Large), the SIP code
- * RFC 7247 7.2 maps to policy-violation.
+ * RFC 7247 7.2 maps to policy-violation; a destination too busy to queue
+ * the message (resource-constraint, "overloaded") is 503, which a SIP
+ * sender retries after Retry-After, rather than 7.1's 500.
  */
 int
 sip_err_emit_code(const char *err)
@@ -119,5 +121,8 @@ sip_err_emit_code(const char *err)
 	cond[n] = '\0';
 	if (strcmp(cond, "policy-violation") == 0 && strstr(err, "too long") != NULL)
 		return 413;
+	if (strcmp(cond, "resource-constraint") == 0 &&
+	    strstr(err, "overloaded") != NULL)
+		return 503;
 	return sip_err_code(cond);
 }

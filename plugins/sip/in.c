@@ -37,6 +37,7 @@ static void
 sip_in_reply(struct sipc *sc, struct sip_srv *srv, int code, const char *why)
 {
 	char warn[SIP_HOST_MAX + 320];
+	osip_message_t *r;
 
 	SIPC_COUNT(sc, code < 300 ? "messages-in-accepted" : "messages-in-refused");
 	if (code >= 300 && why != NULL) {
@@ -46,7 +47,17 @@ sip_in_reply(struct sipc *sc, struct sip_srv *srv, int code, const char *why)
 			if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
 				*p = '\'';
 		warn[strlen(warn) - 1] = '"';
-		(void)sip_srv_reply_code(srv, code, "Warning", warn);
+		if (code != 503) {
+			(void)sip_srv_reply_code(srv, code, "Warning", warn);
+			return;
+		}
+		/* overload or a restart: the sender may try again shortly
+		 * (RFC 3261 21.5.4) */
+		if ((r = sip_srv_response(srv, 503)) != NULL) {
+			osip_message_set_header(r, "Retry-After", "5");
+			osip_message_set_header(r, "Warning", warn);
+			(void)sip_srv_reply(srv, r);
+		}
 		return;
 	}
 	(void)sip_srv_reply_code(srv, code, code == 415 ? "Accept" : NULL,
@@ -226,7 +237,9 @@ sip_in_message(struct sipc *sc, struct sip_srv *srv, osip_message_t *req)
 		ev.id = id;
 	}
 	trace[0] = '\0';
-	if (sc->host->emit(sc->inst, &ev, err, sizeof(err), trace) == -1) {
+	/* emit_now: a refusal the router decides at once (no route,
+	 * policy, a full or stopped destination) is this request's answer */
+	if (sc->host->emit_now(sc->inst, &ev, err, sizeof(err), trace) == -1) {
 		err[sizeof(err) - 1] = '\0';
 		sip_in_reply(sc, srv, sip_err_emit_code(err), err);
 	} else {

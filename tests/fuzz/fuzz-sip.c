@@ -109,6 +109,7 @@ static const struct imgw_host fuzz_host = {
 	.timer_add = fuzz_timer_add,
 	.timer_del = fuzz_timer_del,
 	.emit = fuzz_emit,
+	.emit_now = fuzz_emit,
 	.counter_add = fuzz_counter,
 };
 

@@ -76,8 +76,9 @@ class SipGateway(T.Gateway):
                 ep.close()
 
 
-def gateway(t, sip_extra=None, port=None, start=True):
-    """A gateway with corp (jsonl, local) and sipc (sip) communities."""
+def gateway(t, sip_extra=None, port=None, start=True, more=None):
+    """A gateway with corp (jsonl, local) and sipc (sip) communities, and
+    the sections of `more` ({"community NAME": {...}})."""
     port = port or free_port_both()
     jport = T.free_port()
     sip = {
@@ -93,6 +94,7 @@ def gateway(t, sip_extra=None, port=None, start=True):
         },
         "community sipc": sip,
     }
+    conf.update(more or {})
     gw = SipGateway(t, conf)
     gw.sip_port = port
     t.gateways.append(gw)

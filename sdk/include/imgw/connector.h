@@ -228,6 +228,18 @@ struct imgw_host {
 	 * the core acts on it later, from the loop).  Test
 	 * `offsetof(struct imgw_host, quiesced) < host->size` before use. */
 	void (*quiesced)(struct imgw_instance *inst);
+
+	/* As emit, but a refusal the router decides while taking the event
+	 * — no community for the recipient's domain, a policy, a destination
+	 * queue that is full or stopped, a presence loop, a gateway shutting
+	 * down — is returned at once: -1 with "CONDITION: text" in err_r, and
+	 * no error event follows for it.  For protocols that answer each
+	 * request (SIP): the peer gets the refusal in its answer instead of
+	 * an accepted request and a lost error.  Refusals found later (by the
+	 * destination's connector) still come as error events.  The trace id
+	 * is written in either case. */
+	int (*emit_now)(struct imgw_instance *inst, const struct imgw_event *ev,
+	    char *err_r, size_t errlen, char *trace_r);
 };
 
 /* ---- the descriptor -------------------------------------------------------- */

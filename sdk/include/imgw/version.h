@@ -17,7 +17,8 @@
  *                    and answers (the kind an error answers).
  *   2026-11-26  1.2  descriptor: quiesce; host table: quiesced (work in
  *                    flight finishes before a restart, removal or
- *                    shutdown stops the connector).
+ *                    shutdown stops the connector) and emit_now
+ *                    (refusals decided at once come back to the caller).
  */
 #ifndef IMGW_VERSION_H
 #define IMGW_VERSION_H
