@@ -16,10 +16,8 @@ Two sipp processes alone top out near 6,800 transactions/s on 2 cores
 """
 
 import argparse
-import glob
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -69,61 +67,27 @@ def cpu_ticks(pid):
     return int(parts[11]) + int(parts[12])
 
 
-def pct(values, p):
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p * len(values)))]
-
-
 def run_rate(t, gw, sink, rate, seconds):
-    calls = int(rate * seconds)
     before = sink.count
     c0 = cpu_ticks(gw.pid())
-    tag = "r%d" % rate
-    cmd = [S.SIPP, "-sf", os.path.join(HERE, "uac-load.xml"), "-i", "127.0.0.1",
-           "-t", "u1", "-nostdin", "-r", str(rate), "-m", str(calls),
-           "-l", str(max(100, rate * 2)), "-timeout", "%ds" % (seconds + 40),
-           "-key", "from", "bob@sip.example", "-key", "to", "alice@corp.example",
-           "-trace_stat", "-stf", t.path(tag + "-stat.csv"),
-           "-trace_rtt", "-rtt_freq", "1", "-trace_err",
-           "-error_file", t.path(tag + "-err.log"),
-           "127.0.0.1:%d" % gw.sip_port]
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=seconds + 120, cwd=t.dir)
+    r = S.sipp_load(t, os.path.join(HERE, "uac-load.xml"), gw.sip_port, rate, seconds,
+                    {"from": "bob@sip.example", "to": "alice@corp.example"},
+                    "r%d" % rate)
+    calls = r["calls"]
     deadline = time.monotonic() + 5
     while sink.count - before < calls and time.monotonic() < deadline:
         time.sleep(0.05)
     c1 = cpu_ticks(gw.pid())
     got = sink.count - before
-    failed = retrans = 0
-    try:
-        with open(t.path(tag + "-stat.csv")) as f:
-            rows = [l.strip().split(";") for l in f if l.strip()]
-        hdr = rows[0]
-        last = rows[-1]
-        failed = int(last[hdr.index("FailedCall(C)")])
-        retrans = int(last[hdr.index("Retransmissions(C)")])
-    except (OSError, ValueError, IndexError):
-        failed = -1
-    rtts = []
-    for fn in glob.glob(os.path.join(t.dir, "uac-load_*_rtt.csv")):
-        with open(fn) as f:
-            for line in f:
-                parts = line.strip().split(";")
-                try:
-                    rtts.append(float(parts[1]))  # response_time_ms
-                except (ValueError, IndexError):
-                    pass
-        os.unlink(fn)
+    failed, retrans, rtts = r["failed"], r["retrans"], r["rtts"]
     hz = os.sysconf("SC_CLK_TCK")
     cpu_us = (c1 - c0) / hz * 1e6 / max(1, got)
-    ok = p.returncode == 0 and failed == 0 and got >= calls
+    ok = r["rc"] == 0 and failed == 0 and got >= calls
     print("rate %6d/s  calls %7d  at sink %7d  failed %5d  retrans %5d  "
           "imgwd cpu %6.1f us/msg  rtd p50 %6.2f ms  p99 %7.2f ms  %s"
-          % (rate, calls, got, failed, retrans, cpu_us, pct(rtts, 0.5),
-             pct(rtts, 0.99), "ok" if ok else "FAILED"), flush=True)
-    return ok, pct(rtts, 0.5), pct(rtts, 0.99)
+          % (rate, calls, got, failed, retrans, cpu_us, S.pct(rtts, 0.5),
+             S.pct(rtts, 0.99), "ok" if ok else "FAILED"), flush=True)
+    return ok, S.pct(rtts, 0.5), S.pct(rtts, 0.99)
 
 
 def main():

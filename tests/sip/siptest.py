@@ -5,8 +5,10 @@ Builds on tests/integration/imgwtest.py: a gateway with a jsonl community
 endpoint speaking UDP or TCP from Python, and sipp runs bounded in time.
 """
 
+import glob
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -251,6 +253,62 @@ def sipp(t, scenario, port, proto="udp", keys=None, extra=(), timeout=20,
     return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
 
 
+def sipp_load(t, scenario, port, rate, seconds, keys, tag):
+    """A paced UAC run for the benchmarks: sipp sends rate*seconds calls of
+    `scenario` (a path) to 127.0.0.1:port over UDP at `rate`/s and exits.
+    Returns a dict: calls, rc, failed (FailedCall, -1 when sipp wrote no
+    statistics), retrans (Retransmissions), rtts (response times in ms,
+    sipp's whole milliseconds), sipp_cpu (its user+system seconds).
+    Its files go to a new folder `tag` (or tag.N) in the test's folder."""
+    calls = int(rate * seconds)
+    wd, n = t.path(tag), 0
+    while os.path.exists(wd):
+        n += 1
+        wd = t.path("%s.%d" % (tag, n))
+    os.makedirs(wd)
+    cmd = [SIPP, "-sf", scenario, "-i", "127.0.0.1",
+           "-t", "u1", "-nostdin", "-r", str(rate), "-m", str(calls),
+           "-l", str(max(100, rate * 2)), "-timeout", "%ds" % (seconds + 40),
+           "-trace_stat", "-stf", os.path.join(wd, "stat.csv"),
+           "-trace_rtt", "-rtt_freq", "1", "-trace_err",
+           "-error_file", os.path.join(wd, "err.log")]
+    for k, v in keys.items():
+        cmd += ["-key", k, str(v)]
+    cmd.append("127.0.0.1:%d" % port)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=seconds + 120, cwd=wd)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = {"calls": calls, "rc": p.returncode, "failed": -1, "retrans": 0,
+           "rtts": [], "sipp_cpu": (ru1.ru_utime - ru0.ru_utime) +
+           (ru1.ru_stime - ru0.ru_stime)}
+    try:
+        with open(os.path.join(wd, "stat.csv")) as f:
+            rows = [l.strip().split(";") for l in f if l.strip()]
+        hdr, last = rows[0], rows[-1]
+        res["failed"] = int(last[hdr.index("FailedCall(C)")])
+        res["retrans"] = int(last[hdr.index("Retransmissions(C)")])
+    except (OSError, ValueError, IndexError):
+        pass
+    for fn in glob.glob(os.path.join(wd, "*_rtt.csv")):
+        with open(fn) as f:
+            for line in f:
+                parts = line.strip().split(";")
+                try:
+                    res["rtts"].append(float(parts[1]))  # response_time_ms
+                except (ValueError, IndexError):
+                    pass
+    return res
+
+
+def pct(values, p):
+    """The p-quantile (0..1) of values, NaN when there are none."""
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p * len(values)))]
+
+
 def sipp_errors(t, scenario):
     try:
         with open(t.path("sipp-%s.err" % os.path.basename(scenario))) as f:
@@ -281,14 +339,16 @@ class Kamailio(T.Server):
     template: `template` (default tests/sip/kamailio.cfg.in, the presence
     server, db_text tables in its own folder) with @PORT@, @DIR@ and the
     keys of `subst` (@KEY@) replaced.  `ready` is (proto, port) the
-    started server must answer an OPTIONS on (default: UDP on port).
-    test.track(kam) stops it at the end and dumps its log on failure."""
+    started server must answer an OPTIONS on (default: UDP on port);
+    `env` the environment it runs in (default ours).  test.track(kam)
+    stops it at the end and dumps its log on failure."""
 
     dump_last = 40
 
     def __init__(self, t, port=None, template=None, subst=None, name="kamailio",
-                 ready=None):
+                 ready=None, env=None):
         self.t = t
+        self.env = env
         self.name = name
         self.port = port or free_port_both()
         self.dir = t.path(name)
@@ -309,7 +369,7 @@ class Kamailio(T.Server):
 
     def start(self, timeout=15):
         self.spawn([KAMAILIO, "-f", self.cfg, "-P", self.pidfile, "-DD", "-E"],
-                   self.log_path)
+                   self.log_path, env=self.env)
         ep = Endpoint(self.ready[0])
         deadline = time.monotonic() + timeout
         try:
