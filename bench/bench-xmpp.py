@@ -64,6 +64,12 @@ class Bench:
         self.dir = folder
         self.clients = []
         self.gateways = []
+        self.servers = []
+
+    def track(self, server):
+        """imgwtest.Test.track: Prosody registers itself here."""
+        self.servers.append(server)
+        return server
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -77,6 +83,8 @@ class Bench:
             c.close()
         for g in self.gateways:
             g.kill()
+        for srv in self.servers:
+            srv.halt()
 
     def _dump_logs(self):
         pass
