@@ -460,17 +460,8 @@ def summary(results):
 
 
 def machine():
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return "%d cores, %s, load average %s" % (
-        os.cpu_count(), model, " ".join("%.2f" % x for x in os.getloadavg()))
+        os.cpu_count(), T.cpu_model(), " ".join("%.2f" % x for x in os.getloadavg()))
 
 
 def main():

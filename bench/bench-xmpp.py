@@ -298,18 +298,8 @@ def run(args, b, T, X, pro):
     paths = [Path("reference", alice, carol, to_carol, carol_echo),
              Path("gateway", alice, botsock, to_bot, bot_echo)]
     procs = {"imgwd": gw.pid(), "prosody": pro.proc.pid}
-    ncpu = os.cpu_count()
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     print("== machine: %d cores, %s; Prosody %s; body %d bytes ==" % (
-        ncpu, model, "0.12", args.body))
+        os.cpu_count(), T.cpu_model(), "0.12", args.body))
 
     def measure(p, **kw):
         c0 = {k: cpu_seconds(v) for k, v in procs.items()}

@@ -511,6 +511,19 @@ class Gateway(Server):
         self.halt(signal.SIGKILL, 5)
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo ("" when unknown), for the
+    benchmarks' machine lines."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def probe_addr(addr):
     """True when a connection to tcp:H:P or unix:/P is accepted now."""
     try:
