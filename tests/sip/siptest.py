@@ -258,7 +258,8 @@ def sipp_load(t, scenario, port, rate, seconds, keys, tag):
     `scenario` (a path) to 127.0.0.1:port over UDP at `rate`/s and exits.
     Returns a dict: calls, rc, failed (FailedCall, -1 when sipp wrote no
     statistics), retrans (Retransmissions), rtts (response times in ms,
-    sipp's whole milliseconds), sipp_cpu (its user+system seconds).
+    sipp's whole milliseconds), sipp_cpu (its user+system seconds),
+    elapsed (seconds from its start to its exit).
     Its files go to a new folder `tag` (or tag.N) in the test's folder."""
     calls = int(rate * seconds)
     wd, n = t.path(tag), 0
@@ -276,10 +277,13 @@ def sipp_load(t, scenario, port, rate, seconds, keys, tag):
         cmd += ["-key", k, str(v)]
     cmd.append("127.0.0.1:%d" % port)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=seconds + 120, cwd=wd)
+    elapsed = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     res = {"calls": calls, "rc": p.returncode, "failed": -1, "retrans": 0,
+           "elapsed": elapsed,
            "rtts": [], "sipp_cpu": (ru1.ru_utime - ru0.ru_utime) +
            (ru1.ru_stime - ru0.ru_stime)}
     try:
