@@ -9,7 +9,8 @@ SIP -> XMPP messages took 20-40 ms at 500/s (bench/bench-sip-xmpp.py).
 Here a jsonl user sends to a Prosody user one message at a time, the next
 as soon as the last arrived (which is when Nagle holds the next one), and
 the median time from write to receipt must stay far below the delayed ACK:
-under 10 ms (it is about 0.5 ms; with Nagle it was about 40 ms).
+under 25 ms (it is about 0.5 ms; with Nagle it was about 40 ms; the
+margin is wide so that a loaded or sanitizer build does not fail it).
 """
 
 import time
@@ -44,7 +45,7 @@ def main(t):
     t.is_(lost, 0, "all %d messages arrive" % ROUNDS)
     lat.sort()
     median = lat[len(lat) // 2] if lat else float("inf")
-    t.cmp_ok(median * 1e3, "<", 10, "median write-to-receipt time under 10 ms "
+    t.cmp_ok(median * 1e3, "<", 25, "median write-to-receipt time under 25 ms "
              "(no wait for the server's delayed ACK)")
     t.diag("median %.2f ms, max %.2f ms" % (median * 1e3, lat[-1] * 1e3 if lat else 0))
 
