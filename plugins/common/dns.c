@@ -6,9 +6,17 @@
  * contributes nothing; an SRV lookup that never answers ends the lookup
  * when no other service answered).  The server is the caller's (dns-server
  * option), else the first nameserver of /etc/resolv.conf, else 127.0.0.1.
+ *
+ * Phases: NAPTR of the domain when the caller gave NAPTR tags (RFC 3263
+ * 4.1; a NAPTR query that is not answered after three tries counts as no
+ * records), then SRV (the NAPTR replacements, else the caller's services
+ * on the domain), then A/AAAA of the targets.
+ *
  * Not done: TCP for truncated answers (the records of a truncated answer
- * that parse are used), NAPTR, DNSSEC, a cache (callers keep what they
- * need).  libresolv's ns_* functions parse the answers.
+ * that parse are used), DNSSEC, a cache (callers keep what they need).
+ * libresolv's ns_* functions parse the messages; the RDATA of SRV and
+ * NAPTR records is read here, checked against its RDLENGTH: answers are
+ * untrusted input.
  *
  * Moved here from plugins/xmpp/dns.c, which resolved s2s peers only.
  */
@@ -34,12 +42,15 @@
 #define PD_RETRY_MS	1000
 #define PD_PKT		512
 #define PD_TTL_MAX	86400u
+#define PD_NAPTR_MAX	16	/* NAPTR records read from one answer */
+#define PD_SVC_NAME	32	/* "_sips._tcp" and the like */
+#define PD_NAPTR_TAG	16	/* "SIPS+D2T" and the like */
 
 struct pd_query {
 	uint16_t id;
-	uint16_t type;			/* ns_t_srv, ns_t_a, ns_t_aaaa */
-	int target;			/* index into t[], -1 for SRV */
-	int service;			/* SRV: index into services */
+	uint16_t type;			/* ns_t_naptr, ns_t_srv, ns_t_a, ns_t_aaaa */
+	int target;			/* index into t[], -1 for NAPTR and SRV */
+	int service;			/* SRV: index into srv[] */
 	int done;
 	size_t len;
 	char name[NS_MAXDNAME];
@@ -57,7 +68,9 @@ struct pd_target {
 
 /* What one service's SRV answer said. */
 struct pd_srv {
-	char name[NS_MAXDNAME];		/* "_sip._udp.DOMAIN" */
+	char name[NS_MAXDNAME];		/* "_sip._udp.DOMAIN", or a NAPTR's replacement */
+	int service;			/* index into the caller's services */
+	unsigned ttl_max;		/* the NAPTR record's TTL, else PD_TTL_MAX */
 	struct pd_target t[PD_TARGETS];
 	int nt;
 	int dot;			/* target "." seen */
@@ -77,14 +90,17 @@ struct plug_dns {
 	struct imgw_watch *watch;
 	struct imgw_timer *timer;
 	int tries;
-	int phase;			/* 0: SRV, 1: addresses */
+	int phase;			/* -1: NAPTR, 0: SRV, 1: addresses */
+	char svc[PLUG_DNS_SERVICES_MAX][PD_SVC_NAME];	/* the caller's services */
+	char tag[PLUG_DNS_SERVICES_MAX][PD_NAPTR_TAG];	/* their NAPTR tags, "" none */
+	int nsvc;
 	struct pd_srv srv[PLUG_DNS_SERVICES_MAX];
 	int nsrv;
 	int service;			/* the one whose targets are used, -1 none */
 	struct pd_target *t;		/* srv[service].t, or &fallback */
 	int nt;
 	struct pd_target fallback;
-	struct pd_query q[PLUG_DNS_SERVICES_MAX + 2 * PD_TARGETS];
+	struct pd_query q[1 + PLUG_DNS_SERVICES_MAX + 2 * PD_TARGETS];
 	int nq;
 };
 
@@ -342,7 +358,7 @@ plug_dns_srv_answer(struct pd_srv *sv, ns_msg *m)
 		t->prio = ns_get16(rd);
 		t->weight = ns_get16(rd + 2);
 		t->port = ns_get16(rd + 4);
-		t->ttl = ns_rr_ttl(rr) < PD_TTL_MAX ? ns_rr_ttl(rr) : PD_TTL_MAX;
+		t->ttl = ns_rr_ttl(rr) < sv->ttl_max ? ns_rr_ttl(rr) : sv->ttl_max;
 		if (t->port != 0)
 			sv->nt++;
 	}
@@ -433,7 +449,7 @@ plug_dns_addrs(struct plug_dns *d, ns_msg *m, struct pd_query *q)
 		} else {
 			continue;
 		}
-		a->service = d->service;
+		a->service = d->service < 0 ? -1 : d->srv[d->service].service;
 		a->ttl = ns_rr_ttl(rr) < t->ttl ? ns_rr_ttl(rr) : t->ttl;
 		{
 			/* through a copy: GCC's -Wrestrict cannot tell a->text from
@@ -445,6 +461,148 @@ plug_dns_addrs(struct plug_dns *d, ns_msg *m, struct pd_query *q)
 		}
 		t->na++;
 	}
+}
+
+/* ---- NAPTR (RFC 3403 4.1, as RFC 3263 4.1 uses it) ------------------------------ */
+
+/* One <character-string> at *pp, not past end, into buf (NUL-ended; one
+ * holding a NUL or too long for buf is refused).  0, or -1. */
+static int
+plug_dns_cstr(const unsigned char **pp, const unsigned char *end, char *buf,
+    size_t size)
+{
+	const unsigned char *p = *pp;
+	size_t n;
+
+	if (p >= end)
+		return -1;
+	n = *p++;
+	if ((size_t)(end - p) < n || n >= size || memchr(p, '\0', n) != NULL)
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	*pp = p + n;
+	return 0;
+}
+
+/* ORDER, PREFERENCE, FLAGS, SERVICES, REGEXP, REPLACEMENT within the
+ * record's RDATA.  0, or -1 when it does not parse. */
+static int
+plug_dns_naptr_rdata(ns_msg *m, ns_rr *rr, struct plug_dns_naptr *o)
+{
+	const unsigned char *rd = ns_rr_rdata(*rr), *end = rd + ns_rr_rdlen(*rr), *p;
+	char regexp[256], name[NS_MAXDNAME];
+	int n;
+
+	if (ns_rr_rdlen(*rr) < 4 + 3 + 1)
+		return -1;
+	o->order = ns_get16(rd);
+	o->pref = ns_get16(rd + 2);
+	p = rd + 4;
+	if (plug_dns_cstr(&p, end, o->flags, sizeof(o->flags)) == -1 ||
+	    plug_dns_cstr(&p, end, o->services, sizeof(o->services)) == -1 ||
+	    plug_dns_cstr(&p, end, regexp, sizeof(regexp)) == -1 || p >= end)
+		return -1;
+	n = ns_name_uncompress(ns_msg_base(*m), ns_msg_end(*m), p, name, sizeof(name));
+	if (n < 1 || n > end - p || strlen(name) > PLUG_DNS_NAME_MAX)
+		return -1;
+	snprintf(o->replacement, sizeof(o->replacement), "%s", name[0] ? name : ".");
+	o->ttl = ns_rr_ttl(*rr) < PD_TTL_MAX ? ns_rr_ttl(*rr) : PD_TTL_MAX;
+	return 0;
+}
+
+int
+plug_dns_naptr_parse(const unsigned char *pkt, size_t len, struct plug_dns_naptr *out,
+    int max)
+{
+	ns_msg m;
+	ns_rr rr;
+	int i, n, k = 0;
+
+	if (len < 12 || len > 65535 || ns_initparse(pkt, (int)len, &m) == -1)
+		return -1;
+	n = ns_msg_count(m, ns_s_an);
+	for (i = 0; i < n && k < max; i++) {
+		if (ns_parserr(&m, ns_s_an, i, &rr) == -1)
+			break;
+		if (ns_rr_type(rr) == ns_t_naptr && plug_dns_naptr_rdata(&m, &rr, &out[k]) == 0)
+			k++;
+	}
+	return k;
+}
+
+/* SRV of the caller's services on the domain (no usable NAPTR). */
+static void
+plug_dns_srv_plain(struct plug_dns *d)
+{
+	char name[NS_MAXDNAME];
+	int i;
+
+	d->nsrv = 0;
+	for (i = 0; i < d->nsvc; i++) {
+		if ((size_t)snprintf(name, sizeof(name), "%s.%s", d->svc[i], d->domain) >=
+		    sizeof(name))
+			continue;
+		snprintf(d->srv[d->nsrv].name, sizeof(d->srv[d->nsrv].name), "%s", name);
+		d->srv[d->nsrv].service = i;
+		d->srv[d->nsrv].ttl_max = PD_TTL_MAX;
+		d->srv[d->nsrv].rcode = -1;
+		if (plug_dns_add(d, name, ns_t_srv, -1, d->nsrv) == 0)
+			d->nsrv++;
+	}
+}
+
+/* The caller's service whose tag a NAPTR record carries (with flag "s"
+ * and a replacement), else -1. */
+static int
+plug_dns_naptr_service(const struct plug_dns *d, const struct plug_dns_naptr *r)
+{
+	int i;
+
+	if (strcasecmp(r->flags, "s") != 0 || strcmp(r->replacement, ".") == 0)
+		return -1;
+	for (i = 0; i < d->nsvc; i++)
+		if (d->tag[i][0] != '\0' && strcasecmp(r->services, d->tag[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* The NAPTR answer (pkt NULL: none, an error or no answer): the usable
+ * records' replacements in order and preference become the SRV names to
+ * ask, else the caller's services on the domain. */
+static void
+plug_dns_naptr_done(struct plug_dns *d, const unsigned char *pkt, size_t len)
+{
+	struct plug_dns_naptr rec[PD_NAPTR_MAX];
+	int used[PD_NAPTR_MAX] = { 0 };
+	int i, best, svc, n;
+
+	n = pkt != NULL ? plug_dns_naptr_parse(pkt, len, rec, PD_NAPTR_MAX) : 0;
+	d->phase = 0;
+	d->tries = 0;
+	d->nsrv = 0;
+	while (d->nsrv < PLUG_DNS_SERVICES_MAX) {
+		best = -1;
+		for (i = 0; i < n; i++)
+			if (!used[i] && plug_dns_naptr_service(d, &rec[i]) >= 0 &&
+			    (best < 0 || rec[i].order < rec[best].order ||
+			    (rec[i].order == rec[best].order && rec[i].pref < rec[best].pref)))
+				best = i;
+		if (best < 0)
+			break;
+		used[best] = 1;
+		svc = plug_dns_naptr_service(d, &rec[best]);
+		snprintf(d->srv[d->nsrv].name, sizeof(d->srv[d->nsrv].name), "%s",
+		    rec[best].replacement);
+		d->srv[d->nsrv].service = svc;
+		d->srv[d->nsrv].ttl_max = rec[best].ttl;
+		d->srv[d->nsrv].rcode = -1;
+		if (plug_dns_add(d, rec[best].replacement, ns_t_srv, -1, d->nsrv) == 0)
+			d->nsrv++;
+	}
+	if (d->nsrv == 0)
+		plug_dns_srv_plain(d);
+	plug_dns_send_all(d);
 }
 
 /* Non-zero when the answer's question is the query's (name any case). */
@@ -481,6 +639,10 @@ plug_dns_read_cb(int fd, int what, void *arg)
 			continue;
 		q->done = 1;
 		rcode = ns_msg_getflag(m, ns_f_rcode);
+		if (q->type == ns_t_naptr) {
+			plug_dns_naptr_done(d, rcode == ns_r_noerror ? buf : NULL, (size_t)n);
+			continue;	/* the SRV queries are out */
+		}
 		if (q->target < 0) {
 			d->srv[q->service].rcode = rcode;
 			if (rcode == ns_r_noerror)
@@ -508,7 +670,10 @@ plug_dns_timer_cb(void *arg)
 	int i, answered = 0;
 
 	d->timer = NULL;
-	if (++d->tries >= PD_TRIES) {
+	if (++d->tries >= PD_TRIES && d->phase == -1) {
+		d->q[0].done = 1;	/* no NAPTR answer: as if none */
+		plug_dns_naptr_done(d, NULL, 0);
+	} else if (d->tries >= PD_TRIES) {
 		if (d->phase == 1) {
 			plug_dns_finish(d, NULL);	/* what answered, if anything */
 			return;
@@ -538,8 +703,7 @@ plug_dns_start(const struct plug_dns_req *req, plug_dns_cb cb, void *arg)
 {
 	const struct plug_dns_server *srv = req->server;
 	struct plug_dns *d;
-	char name[NS_MAXDNAME];
-	int i;
+	int i, naptr = 0;
 
 	if (strlen(req->domain) > PLUG_DNS_NAME_MAX || req->nservices < 0 ||
 	    req->nservices > PLUG_DNS_SERVICES_MAX || (d = calloc(1, sizeof(*d))) == NULL)
@@ -553,13 +717,23 @@ plug_dns_start(const struct plug_dns_req *req, plug_dns_cb cb, void *arg)
 	d->default_port = req->default_port;
 	memcpy(d->domain, req->domain, strlen(req->domain) + 1);
 	snprintf(d->what, sizeof(d->what), "%s", req->what ? req->what : "such");
-	d->nsrv = req->nservices;
-	for (i = 0; i < d->nsrv; i++) {
-		d->srv[i].rcode = -1;
-		if ((size_t)snprintf(name, sizeof(name), "%s.%s", req->services[i],
-		    req->domain) >= sizeof(name) ||
-		    plug_dns_add(d, name, ns_t_srv, -1, i) == -1)
+	d->nsvc = req->nservices;
+	for (i = 0; i < d->nsvc; i++) {
+		if ((size_t)snprintf(d->svc[i], sizeof(d->svc[i]), "%s", req->services[i]) >=
+		    sizeof(d->svc[i]) || (req->naptr[i] != NULL &&
+		    (size_t)snprintf(d->tag[i], sizeof(d->tag[i]), "%s", req->naptr[i]) >=
+		    sizeof(d->tag[i])))
 			goto fail;
+		naptr |= d->tag[i][0] != '\0';
+	}
+	if (naptr) {
+		d->phase = -1;
+		if (plug_dns_add(d, d->domain, ns_t_naptr, -1, -1) == -1)
+			goto fail;
+	} else {
+		plug_dns_srv_plain(d);
+		if (d->nsrv < d->nsvc)
+			goto fail;	/* a name too long */
 	}
 	d->fd = socket(srv->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (d->fd == -1 || connect(d->fd, (const struct sockaddr *)&srv->addr,
@@ -568,7 +742,7 @@ plug_dns_start(const struct plug_dns_req *req, plug_dns_cb cb, void *arg)
 		    srv->text, strerror(errno));
 		goto fail;
 	}
-	if (d->nsrv == 0) {
+	if (d->nsvc == 0) {
 		d->service = -1;
 		d->t = &d->fallback;
 		snprintf(d->t[0].host, sizeof(d->t[0].host), "%s", d->domain);

@@ -5,10 +5,11 @@
  *
  * The SDK has no resolver and getaddrinfo/res_query block the loop, so
  * this is a small DNS client over UDP on the core's loop (host table
- * socket watches and timers): SRV lookups ordered as RFC 2782 says, then
- * A and AAAA of the targets.  Users: the XMPP connector (s2s, RFC 6120
- * 3.2: one service, _xmpp-server._tcp) and sipstack (RFC 3263 4.1: SRV
- * of _sips._tcp, _sip._tcp and _sip._udp in the client's preference
+ * socket watches and timers): optionally NAPTR first (RFC 3403, as RFC
+ * 3263 4.1 uses it), SRV lookups ordered as RFC 2782 says, then A and
+ * AAAA of the targets.  Users: the XMPP connector (s2s, RFC 6120 3.2:
+ * one service, _xmpp-server._tcp) and sipstack (RFC 3263 4.1: NAPTR, then
+ * SRV of _sips._tcp, _sip._tcp and _sip._udp in the client's preference
  * order).  A lookup with no service is a plain A/AAAA lookup of a host.
  *
  * Everything runs on the core's loop thread.
@@ -62,7 +63,33 @@ struct plug_dns_req {
 	int nservices;
 	unsigned short default_port;	/* no SRV record: the domain on this port */
 	const char *what;		/* "server-to-server", for the "." message */
+	/* NAPTR service tags ("SIP+D2U"), one per entry of services, NULL:
+	 * that service has none.  When any is set the domain's NAPTR records
+	 * are asked first: those with flag "s" and one of these tags, in
+	 * order then preference, name the SRV records to ask (their
+	 * addresses carry the index of the matching service); without such
+	 * records the services are asked as above.  Copied. */
+	const char *naptr[PLUG_DNS_SERVICES_MAX];
 };
+
+/* One NAPTR record (RFC 3403 4.1) as it came, text fields NUL-ended. */
+struct plug_dns_naptr {
+	unsigned short order, pref;
+	unsigned ttl;
+	char flags[16];
+	char services[64];
+	char replacement[PLUG_DNS_NAME_MAX + 1];	/* "." when none */
+};
+
+/*
+ * The NAPTR records in the answer section of the DNS message pkt (len
+ * bytes, untrusted) into out, at most max, in the message's order.  A
+ * record whose RDATA does not parse within its RDLENGTH (character
+ * strings overrunning it, a bad name, fields too long for out) is
+ * skipped.  Returns how many, or -1 when the message does not parse.
+ */
+int plug_dns_naptr_parse(const unsigned char *pkt, size_t len,
+    struct plug_dns_naptr *out, int max);
 
 /* Parse `spec` (numeric HOST[:PORT] or [IPV6]:PORT); NULL: the first
  * nameserver of /etc/resolv.conf, else 127.0.0.1.  0, or -1 when spec is
