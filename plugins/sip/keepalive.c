@@ -58,6 +58,8 @@ sip_ka_send(struct sipc *sc, size_t i)
 	osip_message_t *m;
 	int port = 0;
 
+	if (r->ta.len == 0)
+		return;		/* a host name: not watched (README) */
 	if (sip_net_ntop((const struct sockaddr *)&r->ta.ss, host, sizeof(host),
 	    &port) == -1)
 		return;

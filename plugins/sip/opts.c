@@ -7,13 +7,17 @@
  *   advertise = HOST[:PORT]   what Via and Contact carry; default: the
  *               first listener's address (then it must not be a wildcard)
  *               and port
- *   route     = DOMAIN=udp|tcp|tls:HOST:PORT ...   static next hop per domain of
- *               the `to` address; DOMAIN "*" is the default route.
- *               Other domains are resolved as RFC 3263 says (out.c,
- *               sipstack/resolve.c) unless dns = no
+ *   route     = DOMAIN=HOP[,HOP...] ...   static next hops per domain of
+ *               the `to` address, HOP udp|tcp|tls:HOST:PORT with HOST
+ *               numeric or a DNS name (A/AAAA when used); tried in order,
+ *               the next when one fails (sipstack/hops.c).  DOMAIN "*" is
+ *               the default route.  Other domains are resolved as RFC 3263
+ *               says (out.c, sipstack/resolve.c) unless dns = no
  *   dns-server = HOST[:PORT]   numeric; default: /etc/resolv.conf's first
  *   trusted   = NET[/BITS] ...   peers whose requests are taken; the
- *               hosts of `route` are always trusted; everyone else gets 403
+ *               numeric hosts of `route` are always trusted (host names
+ *               are not: what DNS answers is not a statement of trust);
+ *               everyone else gets 403
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -159,18 +163,63 @@ sip_opt_trust_route(struct sipc *sc, const struct sip_taddr *ta)
 	sc->ntrusted++;
 }
 
+/* Append hop spec `h` to route r (domain `dom` for messages). */
+static int
+sip_opt_route_hop(struct sipc *sc, struct sip_route *r, const char *dom, const char *h)
+{
+	struct sip_nexthop *nh;
+	const char *why;
+
+	if (r->nhops == SIP_ROUTE_HOPS) {
+		SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: at most %d next hops", dom,
+		    SIP_ROUTE_HOPS);
+		return -1;
+	}
+	nh = &r->hops[r->nhops];
+	if (sip_net_nexthop(h, nh, &why) == -1) {
+		SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: '%s': %s", dom, h, why);
+		return -1;
+	}
+	if (nh->proto == SIP_PROTO_TLS && sc->cfg.tls_verify && sc->cfg.tls_ca == NULL) {
+		SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: a tls: route needs "
+		    "tls-ca to verify the peer (or tls-verify = no)", dom);
+		return -1;
+	}
+	if (r->nhops++ == 0)
+		r->ta = nh->ta;		/* keep-alive and dialogs use the first */
+	if (nh->ta.len > 0)
+		sip_opt_trust_route(sc, &nh->ta);
+	else
+		SIPC_LOG(sc, IMGW_LOG_NOTICE, "route: %s: %s is a host name: "
+		    "requests from the addresses DNS gives for it are not trusted "
+		    "by that (list them in trusted, or use tls-names)", dom, nh->host);
+	return 0;
+}
+
+/*
+ * DOMAIN=HOP[,HOP...] words.  Words are split at spaces and commas, so a
+ * word without '=' that names a transport is one more next hop of the
+ * route before it.
+ */
 static int
 sip_opt_routes(struct sipc *sc, const char *spec)
 {
 	char w[600], *eq, *p;
-	const char *why, *s = spec;
-	struct sip_route *r;
+	const char *s = spec;
+	struct sip_route *r = NULL;
 	int toolong;
 
 	while (sip_opt_word(&s, w, sizeof(w), &toolong) == 0) {
-		if (toolong || (eq = strchr(w, '=')) == NULL || eq == w) {
-			SIPC_LOG(sc, IMGW_LOG_ERR, "route: '%s': want DOMAIN=udp:HOST:PORT "
-			    "or DOMAIN=tcp:HOST:PORT", w);
+		eq = toolong ? NULL : strchr(w, '=');
+		if (!toolong && eq == NULL && r != NULL && (strncmp(w, "udp:", 4) == 0 ||
+		    strncmp(w, "tcp:", 4) == 0 || strncmp(w, "tls:", 4) == 0)) {
+			if (sip_opt_route_hop(sc, r, r->domain, w) == -1)
+				return -1;
+			continue;
+		}
+		if (eq == NULL || eq == w) {
+			SIPC_LOG(sc, IMGW_LOG_ERR, "route: '%s': want DOMAIN=udp|tcp|tls:"
+			    "HOST:PORT[,udp|tcp|tls:HOST:PORT...]", toolong ? "(too long)" : w);
 			return -1;
 		}
 		if (sc->nroutes == SIP_MAX_ROUTES) {
@@ -179,23 +228,23 @@ sip_opt_routes(struct sipc *sc, const char *spec)
 			return -1;
 		}
 		*eq = '\0';
-		r = &sc->routes[sc->nroutes];
-		if (sip_net_taddr(eq + 1, &r->ta, &why) == -1) {
-			SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: '%s': %s", w, eq + 1, why);
-			return -1;
-		}
-		if (r->ta.proto == SIP_PROTO_TLS && sc->cfg.tls_verify &&
-		    sc->cfg.tls_ca == NULL) {
-			SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: a tls: route needs "
-			    "tls-ca to verify the peer (or tls-verify = no)", w);
-			return -1;
-		}
 		for (p = w; *p != '\0'; p++)
 			*p = (char)tolower((unsigned char)*p);
-		if ((r->domain = strdup(w)) == NULL)
+		if (sip_opt_route(sc, w) != NULL && strcmp(sip_opt_route(sc, w)->domain, w) == 0) {
+			SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: given twice (list its next "
+			    "hops in one DOMAIN=HOP,HOP)", w);
 			return -1;
+		}
+		r = &sc->routes[sc->nroutes];
+		memset(r, 0, sizeof(*r));
+		if ((r->domain = strdup(w)) == NULL ||
+		    (r->hops = calloc(SIP_ROUTE_HOPS, sizeof(*r->hops))) == NULL) {
+			free(r->domain);
+			return -1;
+		}
 		sc->nroutes++;
-		sip_opt_trust_route(sc, &r->ta);
+		if (sip_opt_route_hop(sc, r, r->domain, eq + 1) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -282,8 +331,10 @@ sip_opt_free(struct sipc *sc)
 {
 	size_t i;
 
-	for (i = 0; i < sc->nroutes; i++)
+	for (i = 0; i < sc->nroutes; i++) {
 		free(sc->routes[i].domain);
+		free(sc->routes[i].hops);
+	}
 	sc->nroutes = 0;
 }
 

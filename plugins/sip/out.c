@@ -5,8 +5,10 @@
  * without one a fresh Call-ID.  A chat state becomes a MESSAGE with an
  * isComposing body (RFC 3994).  Both go in a non-INVITE client
  * transaction to the static route of the `to` domain, else to the next
- * hop RFC 3263 finds (sipstack/resolve.c; the request waits in its pend
- * while the lookup runs, and a failed lookup is remote-server-not-found).
+ * hops RFC 3263 finds (sipstack/resolve.c; the request waits in its pend
+ * while a lookup runs, and a failed lookup is remote-server-not-found).
+ * The stack tries the next address of the list when one fails
+ * (sipstack/hops.c); what reaches sip_out_done is the last answer.
  *
  * The final answer: 2xx is success; anything else, a transaction timeout
  * (408) or a transport failure (503) becomes an error event back to the
@@ -128,9 +130,9 @@ done:
 	}
 }
 
-/* The RFC 3263 lookup for p's request ended: send it, or fail it. */
+/* The lookup for p's request ended: send it, or fail it. */
 static void
-sip_out_resolved(void *arg, const struct sip_taddr *ta, const char *why)
+sip_out_resolved(void *arg, struct sip_hops *hops, const char *why)
 {
 	struct sip_pend *p = arg;
 	struct sipc *sc = p->sc;
@@ -138,9 +140,10 @@ sip_out_resolved(void *arg, const struct sip_taddr *ta, const char *why)
 	char text[300];
 
 	p->req = NULL;
-	if (ta != NULL && sip_stack_request(sc->st, m, ta, sip_out_done, p) == 0)
+	if (hops != NULL && sip_stack_request_hops(sc->st, m, hops, p->name, sip_out_done,
+	    p) == 0)
 		return;		/* m is the stack's now, also on failure */
-	if (ta == NULL)
+	if (hops == NULL)
 		osip_message_free(m);
 	SIPC_COUNT(sc, p->kind == IMGW_EV_MESSAGE ? "messages-out-failed"
 	    : "chatstates-out-failed");
@@ -240,11 +243,12 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 {
 	struct imgw_addr_parts ap;
 	const struct sip_route *r;
-	struct sip_taddr ta;
+	struct sip_hops *hops = NULL;
 	struct sip_pend *p;
 	osip_message_t *m;
 	const char *why;
 	char dom[1024], callid[1024];
+	int rc;
 
 	if (imgw_addr_split(ev->to, &ap) == -1 || ap.domain_len >= sizeof(dom)) {
 		*condition_r = IMGW_ERR_JID_MALFORMED;
@@ -254,7 +258,7 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 	dom[ap.domain_len] = '\0';
 	/* DNS names are at most 253 bytes, so one longer has no peer */
 	if (((r = sip_opt_route(sc, dom)) == NULL && sc->cfg.dns == NULL) ||
-	    strlen(dom) >= sizeof(ta.name)) {
+	    strlen(dom) >= sizeof(p->name)) {
 		*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
 		return IMGW_FAIL;
 	}
@@ -272,27 +276,28 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 		*condition_r = IMGW_ERR_JID_MALFORMED;
 		return IMGW_FAIL;
 	}
-	if (r != NULL) {
-		ta = r->ta;
-		/* TLS checks the peer's certificate names this domain (RFC 5922) */
-		memcpy(ta.name, dom, strlen(dom) + 1);
-	} else {
-		switch (sip_stack_resolve(sc->st, dom, &ta, sip_out_resolved, p, &why)) {
-		case 1:
-			break;		/* known: ta */
-		case 0:
-			p->req = m;	/* sip_out_resolved sends or fails it */
-			goto sent;
-		default:
-			sc->host->log(sc->inst, IMGW_LOG_INFO, ev->trace, "%s to %s: no "
-			    "next hop: %s", imgw_kind_name(ev->kind), ev->to, why);
-			osip_message_free(m);
-			sip_pend_free(p);
-			*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
-			return IMGW_FAIL;
-		}
+	/* TLS checks the peer's certificate names this domain (RFC 5922) */
+	memcpy(p->name, dom, strlen(dom) + 1);
+	if (r != NULL)
+		rc = sip_stack_route(sc->st, r->hops, r->nhops, &hops, sip_out_resolved, p,
+		    &why);
+	else
+		rc = sip_stack_resolve_hops(sc->st, dom, &hops, sip_out_resolved, p, &why);
+	switch (rc) {
+	case 1:
+		break;		/* known: hops */
+	case 0:
+		p->req = m;	/* sip_out_resolved sends or fails it */
+		goto sent;
+	default:
+		sc->host->log(sc->inst, IMGW_LOG_INFO, ev->trace, "%s to %s: no "
+		    "next hop: %s", imgw_kind_name(ev->kind), ev->to, why);
+		osip_message_free(m);
+		sip_pend_free(p);
+		*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
+		return IMGW_FAIL;
 	}
-	if (sip_stack_request(sc->st, m, &ta, sip_out_done, p) == -1) {
+	if (sip_stack_request_hops(sc->st, m, hops, p->name, sip_out_done, p) == -1) {
 		sip_pend_free(p);
 		*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
 		return IMGW_FAIL;

@@ -40,7 +40,10 @@
 
 struct sip_route {
 	char *domain;			/* lower case, or "*" */
-	struct sip_taddr ta;
+	struct sip_nexthop *hops;	/* SIP_ROUTE_HOPS, nhops used; owned */
+	size_t nhops;
+	struct sip_taddr ta;		/* the first hop when numeric, else len 0:
+					 * keep-alive and dialogs (sub.c) use it */
 	int down;			/* keep-alive: the peer does not answer */
 };
 
@@ -52,6 +55,7 @@ struct sip_pend {
 	int expires;			/* SUBSCRIBE: what was asked */
 	char *from, *to, *id, *thread;	/* copies from the event */
 	char trace[40];
+	char name[SIP_HOST_MAX];	/* the `to` domain: TLS checks it (RFC 5922) */
 	osip_message_t *req;		/* held while its next hop is looked up */
 	sip_response_cb cb;		/* subscriptions: where the answer goes */
 	struct sip_pend *prev, *next;
@@ -113,7 +117,7 @@ struct sipc {
 	size_t nroutes;
 	struct plug_dns_server dns;	/* option dns-server; cfg.dns points here
 					 * when option dns is on */
-	struct sip_net trusted[SIP_MAX_TRUSTED + SIP_MAX_ROUTES];
+	struct sip_net trusted[SIP_MAX_TRUSTED + SIP_MAX_ROUTES * SIP_ROUTE_HOPS];
 	size_t ntrusted;
 	char adv_host[SIP_HOST_MAX];
 	unsigned answer_wait_ms;

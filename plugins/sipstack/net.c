@@ -2,7 +2,8 @@
  * Transport specs and trusted networks.
  *
  *   udp:HOST:PORT  tcp:HOST:PORT  tls:HOST:PORT  (HOST numeric, [V6] in
- *   brackets, "*" for any IPv4 address, or "localhost")
+ *   brackets, "*" for any IPv4 address, or "localhost"; next hops of
+ *   routes may name a DNS host, resolved later by resolve.c)
  *   NET/BITS or a plain address (a host network)
  *
  * Nothing here resolves names: it runs in init, and resolving would block
@@ -53,6 +54,67 @@ sip_net_taddr(const char *spec, struct sip_taddr *ta, const char **why_r)
 		    "PORT 0..65535";
 		return -1;
 	}
+	return 0;
+}
+
+/* Non-zero when s[0..n) is a DNS host name: labels of letters, digits
+ * and '-' (1..63 bytes, no '-' at either end), 253 bytes at most, and a
+ * last label that is not all digits (so a mistyped address is not taken
+ * for a name). */
+static int
+sip_net_is_name(const char *s, size_t n)
+{
+	size_t i, lab = 0;
+	int alpha = 0;
+
+	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (lab == 0 || s[i - 1] == '-')
+				return 0;
+			lab = 0;
+			alpha = 0;
+			continue;
+		}
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || (s[i] == '-' && lab > 0)))
+			return 0;
+		if (++lab > 63)
+			return 0;
+		alpha |= !(s[i] >= '0' && s[i] <= '9');
+	}
+	return alpha && s[n - 1] != '-';
+}
+
+int
+sip_net_nexthop(const char *spec, struct sip_nexthop *nh, const char **why_r)
+{
+	struct imgw_listen_parts lp;
+
+	memset(nh, 0, sizeof(*nh));
+	if (sip_net_taddr(spec, &nh->ta, why_r) == 0) {
+		nh->proto = nh->ta.proto;
+		if (imgw_listen_hostport(spec + 4, &lp) == 0 && lp.host_len < sizeof(nh->host))
+			memcpy(nh->host, lp.host, lp.host_len);
+		nh->port = (int)lp.port;
+		return 0;
+	}
+	if (strncmp(spec, "udp:", 4) != 0 && strncmp(spec, "tcp:", 4) != 0 &&
+	    strncmp(spec, "tls:", 4) != 0)
+		return -1;	/* why_r says so */
+	memset(&nh->ta, 0, sizeof(nh->ta));
+	if (imgw_listen_hostport(spec + 4, &lp) == -1 || lp.bracketed ||
+	    !sip_net_is_name(lp.host, lp.host_len) || lp.port == 0) {
+		*why_r = "HOST must be a numeric address, [IPV6] or a DNS name, "
+		    "PORT 1..65535";
+		return -1;
+	}
+	nh->proto = spec[1] == 'd' ? SIP_PROTO_UDP : spec[2] == 'p' ? SIP_PROTO_TCP :
+	    SIP_PROTO_TLS;
+	nh->port = (int)lp.port;
+	memcpy(nh->host, lp.host, lp.host_len);
+	nh->ta.proto = nh->proto;
 	return 0;
 }
 

@@ -135,6 +135,9 @@ struct sip_stack {
 	void *tls_srv, *tls_cli;	/* SSL_CTX *, NULL: none */
 	struct sip_rentry *res;		/* RFC 3263 answers (resolve.c) */
 	size_t nres;
+	struct sip_fo *fo_wait;		/* walks between two attempts (hops.c) */
+	struct sip_down *down;		/* addresses marked down (hops.c) */
+	size_t ndown;
 };
 
 #define SIP_LOG(st, lvl, ...) \
@@ -157,6 +160,14 @@ uint64_t sip_now_ms(void);
 /* resolve.c */
 void sip_res_stop(struct sip_stack *st);
 void sip_res_free(struct sip_stack *st);
+
+/* hops.c */
+struct sip_hops *sip_hops_new(size_t cap);
+int sip_hops_add(struct sip_hops *h, const struct sip_taddr *ta);
+struct sip_hops *sip_hops_ref(struct sip_hops *h);
+void sip_hops_unref(struct sip_hops *h);
+void sip_fo_stop(struct sip_stack *st);
+void sip_fo_free_all(struct sip_stack *st);
 
 /* inbound.c */
 void sip_in_message(struct sip_stack *st, int proto, char *buf, size_t len,

@@ -11,7 +11,9 @@
  *   msg.c        building requests and responses, header helpers
  *   net.c        "udp:HOST:PORT" specs and trusted networks
  *   addr.c       sip:/sips:/im:/pres: URIs <-> canonical addresses
- *   resolve.c    RFC 3263: SIP domain -> next hop (SRV, A/AAAA; cached)
+ *   resolve.c    RFC 3263: SIP domain -> next hops (NAPTR, SRV, A/AAAA),
+ *                static routes' host names -> addresses (cached by TTL)
+ *   hops.c       next-hop lists, fail-over to the next one (RFC 3263 4.3)
  *
  * libosip2 parses and runs the RFC 3261 transaction state machines (ICT,
  * IST, NICT, NIST); this library feeds it from the core's loop through the
@@ -43,6 +45,8 @@
 
 #define SIP_MAX_LISTEN	8
 #define SIP_HOST_MAX	256
+#define SIP_HOPS_MAX	16	/* addresses in one next-hop list */
+#define SIP_ROUTE_HOPS	8	/* next hops of one static route */
 
 /* A transport address: proto + numeric socket address; for TLS, the
  * name the peer's certificate must carry (the SIP domain, RFC 5922). */
@@ -52,6 +56,23 @@ struct sip_taddr {
 	socklen_t len;
 	char name[SIP_HOST_MAX];
 };
+
+/* A static next hop as configured: "tls:sip.partner.example:5061".  host
+ * is numeric (ta is then its address) or a DNS name (ta.len 0; resolved
+ * with A/AAAA when used). */
+struct sip_nexthop {
+	int proto;
+	int port;
+	char host[SIP_HOST_MAX];
+	struct sip_taddr ta;
+};
+
+/*
+ * An ordered list of next-hop addresses (RFC 3263 4.3): what resolution
+ * of a domain or a static route gave.  Owned by the stack (its cache and
+ * the requests using it); apps only hand it to sip_stack_request_hops.
+ */
+struct sip_hops;
 
 /* One trusted network. */
 struct sip_net {
@@ -110,8 +131,11 @@ struct sip_stack_cfg {
 	void (*resume_cb)(void *arg);
 	void *arg;
 	/* The DNS server for RFC 3263 lookups (borrowed for the stack's
-	 * life); NULL: sip_stack_resolve always fails. */
+	 * life); NULL: sip_stack_resolve(_hops) always fails. */
 	const struct plug_dns_server *dns;
+	/* The DNS server for host names in static routes (borrowed for the
+	 * stack's life); NULL: dns.  Both NULL: such routes fail. */
+	const struct plug_dns_server *route_dns;
 };
 
 /* stack.c */
@@ -158,18 +182,53 @@ int sip_stack_adv_port(const struct sip_stack *st);
 const char *sip_proto_name(int proto);
 
 /*
- * resolve.c: RFC 3263 — the next hop for requests to `domain` (SRV of
- * _sips._tcp when TLS is set up, _sip._tcp, _sip._udp, then A/AAAA; the
- * domain itself on UDP 5060 without SRV).  ta.name is the domain (for
- * RFC 5922 checks over TLS).  Returns 1 with *ta_r filled from the cache;
- * 0 when a lookup runs: cb runs later, exactly once (from the loop, or
- * from sip_stack_stop), with ta (borrowed for the call) or NULL and why;
- * -1 with *why_r (borrowed until the next call) when there is no answer.
+ * resolve.c: RFC 3263 — the next hops for requests to `domain`: NAPTR
+ * (SIPS+D2T when TLS can verify a server, SIP+D2T, SIP+D2U; flag "s"),
+ * their SRV records, else SRV of _sips._tcp (same condition), _sip._tcp,
+ * _sip._udp; then A/AAAA of the targets; without SRV the domain itself on
+ * UDP 5060.  Returns 1 with *hops_r from the cache (borrowed: hand it to
+ * sip_stack_request_hops before returning to the loop); 0 when a lookup
+ * runs: cb runs later, exactly once (from the loop, or from
+ * sip_stack_stop), with hops (borrowed for the call) or NULL and why; -1
+ * with *why_r (borrowed until the next call) when there is no answer.
+ */
+typedef void (*sip_hops_cb)(void *arg, struct sip_hops *hops, const char *why);
+int sip_stack_resolve_hops(struct sip_stack *st, const char *domain,
+    struct sip_hops **hops_r, sip_hops_cb cb, void *arg, const char **why_r);
+/* The same for a static route's next hops (nh[0..n), copied): numeric
+ * ones as they are, names through A/AAAA (cfg.route_dns), in order; the
+ * answer is cached for the shortest TTL (routes with numeric hosts only
+ * answer 1 at once). */
+int sip_stack_route(struct sip_stack *st, const struct sip_nexthop *nh, size_t n,
+    struct sip_hops **hops_r, sip_hops_cb cb, void *arg, const char **why_r);
+/*
+ * The first address only, for requests that do not fail over (in-dialog
+ * ones): as sip_stack_resolve_hops, with *ta_r (or cb's ta, borrowed for
+ * the call) the list's first address and ta.name the domain (for RFC 5922
+ * checks over TLS).
  */
 typedef void (*sip_resolve_cb)(void *arg, const struct sip_taddr *ta,
     const char *why);
 int sip_stack_resolve(struct sip_stack *st, const char *domain,
     struct sip_taddr *ta_r, sip_resolve_cb cb, void *arg, const char **why_r);
+
+/*
+ * hops.c: send `req` (taken, as sip_stack_request) to the first address
+ * of `hops` (a reference is kept) not marked down, over TLS checking
+ * `name` (copied; RFC 5922).  When the transaction fails locally (a
+ * transport error: connection refused, TLS handshake failure, 503; or a
+ * timeout: 408) or the peer answers 503, the address is marked down for a
+ * while (30 s; a 503's Retry-After, at most 300 s) and the same request
+ * goes again with a new branch to the next address (RFC 3263 4.3),
+ * counted as sip-failovers.  `cb` runs once, with the last attempt's
+ * answer.  Returns 0, or -1 when no address took the request (cb will not
+ * run).
+ */
+int sip_stack_request_hops(struct sip_stack *st, osip_message_t *req,
+    struct sip_hops *hops, const char *name, sip_response_cb cb, void *arg);
+/* The number of addresses of hops, and the i-th one (borrowed). */
+size_t sip_hops_count(const struct sip_hops *hops);
+const struct sip_taddr *sip_hops_get(const struct sip_hops *hops, size_t i);
 
 /* msg.c */
 osip_message_t *sip_msg_response(const osip_message_t *req, int code,
@@ -198,6 +257,8 @@ int sip_msg_route(osip_message_t *m, const char *routes);
 
 /* net.c */
 int sip_net_taddr(const char *spec, struct sip_taddr *ta, const char **why_r);
+/* "udp|tcp|tls:HOST:PORT" with HOST numeric or a DNS name; 0, or -1 and why. */
+int sip_net_nexthop(const char *spec, struct sip_nexthop *nh, const char **why_r);
 int sip_net_hostport(const char *s, int proto, struct sip_taddr *ta);
 int sip_net_cidr(const char *spec, struct sip_net *n);
 int sip_net_match(const struct sip_net *nets, size_t n,

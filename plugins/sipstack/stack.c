@@ -572,6 +572,7 @@ sip_stack_stop(struct sip_stack *st)
 	}
 	st->stopping = 1;
 	sip_res_stop(st);
+	sip_fo_stop(st);
 	for (tx = st->txs; tx != NULL; tx = tx->next)
 		if (tx->kind == SIP_TX_CLIENT)
 			sip_tx_finish(tx, 503, NULL);
@@ -605,6 +606,7 @@ sip_stack_free(struct sip_stack *st)
 			osip_release(st->osip[i]);
 	free(st->osip);
 	sip_res_free(st);
+	sip_fo_free_all(st);
 	sip_tls_free(st);
 	free(st->tls_names);
 	free(st->buckets);
