@@ -3,10 +3,13 @@
  * t-sip-unit.py with -fsanitize=address,undefined: URIs <-> canonical
  * addresses (RFC 7247 6), SIP codes <-> conditions (RFC 7247 7), PIDF
  * (RFC 8048) and isComposing round trips, trusted networks, dialog route
- * sets (RFC 3261 12).
+ * sets (RFC 3261 12), route next hops, and plugins/common/dns.c's NAPTR
+ * parser on well-formed and malformed answers (and on random mutations
+ * of one: a DNS answer is untrusted input).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../plugins/sip/sip.h"
@@ -392,6 +395,217 @@ t_routes(void)
 	osip_message_free(m);
 }
 
+static void
+t_nexthops(void)
+{
+	struct sip_nexthop nh;
+	const char *why;
+
+	t_ok(sip_net_nexthop("tls:192.0.2.7:5061", &nh, &why) == 0 && nh.ta.len > 0 &&
+	    nh.proto == SIP_PROTO_TLS && nh.port == 5061 &&
+	    strcmp(nh.host, "192.0.2.7") == 0, "next hop tls:192.0.2.7:5061 is numeric");
+	t_ok(sip_net_nexthop("tcp:[2001:db8::1]:5060", &nh, &why) == 0 && nh.ta.len > 0,
+	    "next hop tcp:[2001:db8::1]:5060 is numeric");
+	t_ok(sip_net_nexthop("tls:sip.partner.example:5061", &nh, &why) == 0 &&
+	    nh.ta.len == 0 && nh.proto == SIP_PROTO_TLS && nh.port == 5061 &&
+	    strcmp(nh.host, "sip.partner.example") == 0,
+	    "next hop tls:sip.partner.example:5061 is a name");
+	t_ok(sip_net_nexthop("udp:sip-1.partner.example:5060", &nh, &why) == 0 &&
+	    nh.proto == SIP_PROTO_UDP, "a name with '-' and digits");
+	t_ok(sip_net_nexthop("udp:192.0.2.300:5060", &nh, &why) == -1,
+	    "a bad address is not taken for a name");
+	t_ok(sip_net_nexthop("tcp:-bad.example:5060", &nh, &why) == -1 &&
+	    sip_net_nexthop("tcp:a..example:5060", &nh, &why) == -1 &&
+	    sip_net_nexthop("tcp:a_b.example:5060", &nh, &why) == -1,
+	    "malformed names are refused");
+	t_ok(sip_net_nexthop("tcp:host.example:0", &nh, &why) == -1 &&
+	    sip_net_nexthop("tcp:host.example", &nh, &why) == -1,
+	    "a name needs a port 1..65535");
+	t_ok(sip_net_nexthop("sctp:host.example:5060", &nh, &why) == -1 && why != NULL,
+	    "an unknown transport is refused with a reason");
+}
+
+/* A DNS answer: header, question NAME/NAPTR, then `an` answer records
+ * (pointer to the question's name, NAPTR, IN, TTL 300) with the RDATA in
+ * rd[i]/rdlen[i] (rdlen[i] is what RDLENGTH says; rdreal[i] bytes are
+ * written).  Returns the length. */
+static size_t
+t_dns_msg(unsigned char *buf, size_t cap, int an, const unsigned char **rd,
+    const int *rdlen, const int *rdreal)
+{
+	static const unsigned char q[] = "\7example\3com";
+	size_t off = 12;
+	int i;
+
+	memset(buf, 0, 12);
+	buf[0] = 0x12;
+	buf[2] = 0x81;
+	buf[3] = 0x80;
+	buf[5] = 1;
+	buf[7] = (unsigned char)an;
+	memcpy(buf + off, q, sizeof(q));
+	off += sizeof(q);
+	buf[off++] = 0;
+	buf[off++] = 35;
+	buf[off++] = 0;
+	buf[off++] = 1;
+	for (i = 0; i < an && off + 12 + (size_t)rdreal[i] <= cap; i++) {
+		static const unsigned char rr[] = { 0xc0, 12, 0, 35, 0, 1, 0, 0, 1, 44 };
+
+		memcpy(buf + off, rr, sizeof(rr));
+		off += sizeof(rr);
+		buf[off++] = (unsigned char)(rdlen[i] >> 8);
+		buf[off++] = (unsigned char)rdlen[i];
+		memcpy(buf + off, rd[i], (size_t)rdreal[i]);
+		off += (size_t)rdreal[i];
+	}
+	return off;
+}
+
+/* RDATA of a NAPTR record into buf; returns its length. */
+static int
+t_naptr_rd(unsigned char *buf, int order, int pref, const char *flags,
+    const char *services, const char *regexp, const char *repl)
+{
+	int n = 0;
+	const char *f[3] = { flags, services, regexp }, *l, *dot;
+	size_t k, len;
+
+	buf[n++] = (unsigned char)(order >> 8);
+	buf[n++] = (unsigned char)order;
+	buf[n++] = (unsigned char)(pref >> 8);
+	buf[n++] = (unsigned char)pref;
+	for (k = 0; k < 3; k++) {
+		buf[n++] = (unsigned char)strlen(f[k]);
+		memcpy(buf + n, f[k], strlen(f[k]));
+		n += (int)strlen(f[k]);
+	}
+	for (l = repl; *l != '\0' && strcmp(l, ".") != 0; l = dot ? dot + 1 : l + len) {
+		dot = strchr(l, '.');
+		len = dot ? (size_t)(dot - l) : strlen(l);
+		buf[n++] = (unsigned char)len;
+		memcpy(buf + n, l, len);
+		n += (int)len;
+	}
+	buf[n++] = 0;
+	return n;
+}
+
+static void
+t_naptr(void)
+{
+	unsigned char msg[2048], a[600], b[600], c[600];
+	const unsigned char *rd[3] = { a, b, c };
+	int rdlen[3], rdreal[3], i, j, n;
+	struct plug_dns_naptr out[4];
+	size_t len;
+	unsigned seed = 12345;
+
+	rdlen[0] = rdreal[0] = t_naptr_rd(a, 10, 20, "s", "SIP+D2T", "",
+	    "_sip._tcp.example.com");
+	len = t_dns_msg(msg, sizeof(msg), 1, rd, rdlen, rdreal);
+	n = plug_dns_naptr_parse(msg, len, out, 4);
+	t_ok(n == 1 && out[0].order == 10 && out[0].pref == 20 &&
+	    strcmp(out[0].flags, "s") == 0 && strcmp(out[0].services, "SIP+D2T") == 0 &&
+	    strcmp(out[0].replacement, "_sip._tcp.example.com") == 0 && out[0].ttl == 300,
+	    "NAPTR: a record parses with every field");
+
+	rdlen[1] = rdreal[1] = t_naptr_rd(b, 5, 1, "S", "SIPS+D2T", "", ".");
+	len = t_dns_msg(msg, sizeof(msg), 2, rd, rdlen, rdreal);
+	n = plug_dns_naptr_parse(msg, len, out, 4);
+	t_ok(n == 2 && strcmp(out[1].replacement, ".") == 0,
+	    "NAPTR: two records; the root replacement reads \".\"");
+	t_ok(plug_dns_naptr_parse(msg, len, out, 1) == 1, "NAPTR: at most max records");
+
+	/* FLAGS length running past RDLENGTH */
+	memcpy(b, a, (size_t)rdlen[0]);
+	b[4] = 200;
+	rdlen[1] = rdreal[1] = rdlen[0];
+	len = t_dns_msg(msg, sizeof(msg), 2, rd, rdlen, rdreal);
+	n = plug_dns_naptr_parse(msg, len, out, 4);
+	t_ok(n == 1 && out[0].order == 10, "NAPTR: a FLAGS string past RDLENGTH is skipped");
+
+	/* RDLENGTH too short for ORDER and PREFERENCE */
+	rdlen[1] = rdreal[1] = 3;
+	len = t_dns_msg(msg, sizeof(msg), 2, rd, rdlen, rdreal);
+	t_ok(plug_dns_naptr_parse(msg, len, out, 4) == 1, "NAPTR: RDLENGTH 3 is skipped");
+
+	/* RDLENGTH ends inside the replacement of the middle record: reading
+	 * the name on would run into the next record (a pointer there makes
+	 * it a valid name) */
+	memcpy(b, a, (size_t)rdlen[0]);
+	memcpy(c, a, (size_t)rdlen[0]);
+	rdlen[1] = rdreal[1] = rdlen[0] - 5;
+	rdlen[2] = rdreal[2] = rdlen[0];
+	len = t_dns_msg(msg, sizeof(msg), 3, rd, rdlen, rdreal);
+	n = plug_dns_naptr_parse(msg, len, out, 4);
+	t_ok(n == 2 && out[0].order == 10 && out[1].order == 10,
+	    "NAPTR: a replacement running past RDLENGTH is skipped");
+	t_ok(plug_dns_naptr_parse(msg, len - 1, out, 4) == -1,
+	    "NAPTR: a message whose records do not end at its end is refused");
+
+	/* a compression pointer to itself as replacement */
+	n = t_naptr_rd(b, 1, 1, "s", "SIP+D2U", "", ".");
+	rdlen[1] = rdreal[1] = n + 1;
+	len = t_dns_msg(msg, sizeof(msg), 1, rd + 1, rdlen + 1, rdreal + 1);
+	msg[len - 2] = 0xc0;
+	msg[len - 1] = (unsigned char)(len - 2);
+	t_ok(plug_dns_naptr_parse(msg, len, out, 4) == 0,
+	    "NAPTR: a replacement pointing at itself is skipped");
+
+	/* a NUL inside SERVICES, SERVICES too long for the buffer */
+	rdlen[1] = rdreal[1] = t_naptr_rd(b, 1, 1, "s", "SIP+D2U", "", "x.example.com");
+	b[8] = '\0';
+	memset(c, 'A', sizeof(c));
+	rdlen[2] = rdreal[2] = t_naptr_rd(c, 1, 1, "s",
+	    "SIP+D2U+SIP+D2U+SIP+D2U+SIP+D2U+SIP+D2U+SIP+D2U+SIP+D2U+SIP+D2U+SIP+D2U",
+	    "", "x.example.com");
+	len = t_dns_msg(msg, sizeof(msg), 3, rd, rdlen, rdreal);
+	n = plug_dns_naptr_parse(msg, len, out, 4);
+	t_ok(n == 1 && out[0].order == 10,
+	    "NAPTR: a NUL in SERVICES, and SERVICES longer than kept, are skipped");
+
+	/* RDLENGTH past the end of the message; a message cut short */
+	rdlen[0] = 500;
+	len = t_dns_msg(msg, sizeof(msg), 1, rd, rdlen, rdreal);
+	t_ok(plug_dns_naptr_parse(msg, len, out, 4) <= 0,
+	    "NAPTR: RDLENGTH past the message's end reads nothing");
+	rdlen[0] = rdreal[0];
+	len = t_dns_msg(msg, sizeof(msg), 1, rd, rdlen, rdreal);
+	t_ok(plug_dns_naptr_parse(msg, len - 7, out, 4) <= 0 &&
+	    plug_dns_naptr_parse(msg, 11, out, 4) == -1,
+	    "NAPTR: a message cut short reads nothing");
+
+	/* random mutations of a good answer: nothing read out of bounds
+	 * (ASan), every record read is NUL-terminated */
+	rdlen[1] = rdreal[1] = t_naptr_rd(b, 20, 5, "s", "SIP+D2U", "", "_sip._udp.example.com");
+	len = t_dns_msg(msg, sizeof(msg), 2, rd, rdlen, rdreal);
+	for (i = 0, n = 0; i < 200000; i++) {
+		unsigned char m2[2048];
+		size_t l2 = len;
+		int k, nn;
+
+		memcpy(m2, msg, len);
+		for (k = 0; k < 1 + (int)(rand_r(&seed) % 4); k++)
+			m2[rand_r(&seed) % len] = (unsigned char)rand_r(&seed);
+		if (rand_r(&seed) % 8 == 0)
+			l2 = 12 + rand_r(&seed) % (len - 12);
+		{
+			/* a heap copy of exactly l2 bytes, so ASan sees any overread */
+			unsigned char *h = malloc(l2);
+
+			memcpy(h, m2, l2);
+			nn = plug_dns_naptr_parse(h, l2, out, 4);
+			free(h);
+		}
+		for (j = 0; j < nn; j++)
+			if (strlen(out[j].flags) >= sizeof(out[j].flags) ||
+			    strlen(out[j].replacement) > PLUG_DNS_NAME_MAX)
+				n++;
+	}
+	t_ok(n == 0, "NAPTR: 200000 mutated answers parse within bounds");
+}
+
 int
 main(void)
 {
@@ -400,6 +614,8 @@ main(void)
 	t_pidf();
 	t_nets();
 	t_routes();
+	t_nexthops();
+	t_naptr();
 	printf("1..%d\n", t_n);
 	return t_failed ? 1 : 0;
 }
