@@ -263,6 +263,8 @@ sip_cb_send(osip_transaction_t *tr, osip_message_t *m, char *host, int port,
 	if (tx == NULL)
 		return -1;
 	st = tx->st;
+	if (tx->kind == SIP_TX_CLIENT && tx->done)
+		return 0;	/* failed already (ICMP, closed connection): no resends */
 	if (tx->kind == SIP_TX_CLIENT || tx->proto != SIP_PROTO_UDP)
 		return sip_tp_send_msg(st, m, tx->proto, &tx->conn_id, &tx->peer,
 		    tx->peerlen, tx->peer_name);

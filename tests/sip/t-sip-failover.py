@@ -22,6 +22,10 @@ that answers every NAPTR query with broken records.
   service-unavailable (the stack's 503, RFC 7247 7.2).
 - a 503 with Retry-After from the first target of 503.example: the
   MESSAGE goes on to the second.
+- udp-fo.example: SRV _sip._udp whose first target is a UDP port nobody
+  listens on: the ICMP port unreachable (IP_RECVERR) is a transport
+  error, so the MESSAGE reaches the second target within seconds, not
+  after timer F (32 s).
 - route named.example=tcp:peer.test:PORT (a host name) delivers; route
   multi.example=tcp:127.0.0.1:DEAD,tcp:peer.test:PORT2 fails over to its
   second hop; with only another address trusted, a request from the address peer.test
@@ -92,6 +96,36 @@ class TcpUas:
     def stop(self):
         self.stopped = True
         self.ls.close()
+
+
+class UdpUas:
+    """A UDP socket on 127.0.0.1 answering each request with 200."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.port = self.s.getsockname()[1]
+        self.msgs = []
+        self.stopped = False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                data, src = self.s.recvfrom(70000)
+            except OSError:
+                return
+            m = S.parse(data)
+            if isinstance(m[0], str):
+                self.msgs.append(m)
+                self.s.sendto(S.answer(m, 200, "OK"), src)
+
+    def bodies(self):
+        return [m[2].decode("utf-8", "replace") for m in self.msgs if m[0] == "MESSAGE"]
+
+    def stop(self):
+        self.stopped = True
+        self.s.close()
 
 
 def dead_port():
@@ -192,6 +226,8 @@ def main(t):
     named = TcpUas()
     named2 = TcpUas()
     dead1, dead2, dead3 = dead_port(), dead_port(), dead_port()
+    udp_uas = UdpUas()
+    udp_dead = S.free_udp_port()
     dns = S.Dnsmasq(t, [
         "--naptr-record=naptr.example,10,10,S,SIPS+D2T,,_sips._tcp.naptr.example",
         "--naptr-record=naptr.example,15,10,U,E2U+sip,!^.*$!sip:x@naptr.example!",
@@ -207,6 +243,8 @@ def main(t):
         "--srv-host=_sip._tcp.dead.example,dead.test,%d,20,0" % dead3,
         "--srv-host=_sip._tcp.503.example,uas.test,%d,10,0" % busy.port,
         "--srv-host=_sip._tcp.503.example,uas.test,%d,20,0" % after_busy.port,
+        "--srv-host=_sip._udp.udp-fo.example,dead.test,%d,10,0" % udp_dead,
+        "--srv-host=_sip._udp.udp-fo.example,uas.test,%d,20,0" % udp_uas.port,
         "--host-record=uas.test,127.0.0.1",
         "--host-record=decoy.test,127.0.0.1",
         "--host-record=dead.test,127.0.0.1",
@@ -215,11 +253,11 @@ def main(t):
     bad = BadNaptrDns()
     try:
         run(t, dns, bad, uas, decoy_tcp, decoy_udp, alive, busy, after_busy, named,
-            named2, dead1, dead2, dead3)
+            named2, dead1, dead2, dead3, udp_uas)
     finally:
         dns.stop()
         bad.stop()
-        for u in (uas, decoy_tcp, alive, busy, after_busy, named, named2):
+        for u in (uas, decoy_tcp, alive, busy, after_busy, named, named2, udp_uas):
             u.stop()
         decoy_udp.close()
 
@@ -233,10 +271,10 @@ def deliver(t, alice, uas, mid, to, label):
 
 
 def run(t, dns, bad, uas, decoy_tcp, decoy_udp, alive, busy, after_busy, named,
-        named2, dead1, dead2, dead3):
+        named2, dead1, dead2, dead3, udp_uas):
     gw = S.gateway(t, {
         "domains": "naptr.example fo.example dead.example 503.example named.example "
-                   "multi.example",
+                   "multi.example udp-fo.example",
         "dns-server": "127.0.0.1:%d" % dns.port,
         "route": "named.example=tcp:peer.test:%d multi.example=tcp:127.0.0.1:%d,"
                  "tcp:peer.test:%d" % (named.port, dead1, named2.port),
@@ -289,6 +327,13 @@ def run(t, dns, bad, uas, decoy_tcp, decoy_udp, alive, busy, after_busy, named,
     deliver(t, alice, after_busy, "b1", "bob@503.example",
             "503 + Retry-After from the first target: the MESSAGE goes to the second")
     t.is_(len(busy.bodies()), 1, "the first target had it once")
+
+    # UDP: the ICMP port unreachable of the first target
+    t0 = time.monotonic()
+    deliver(t, alice, udp_uas, "u1", "bob@udp-fo.example",
+            "UDP: first target unreachable (ICMP), the MESSAGE reaches the second")
+    t.cmp_ok(time.monotonic() - t0, "<", 10, "within seconds, not timer F's 32")
+    t.like(gw.log(), "unreachable (ICMP)", "the ICMP error is logged")
 
     # routes with host names, several hops
     deliver(t, alice, named, "r1", "bob@named.example",

@@ -5,12 +5,15 @@ A sipp UAS on the static route of sip.example checks the MESSAGE imgwd
 sends (body, Content-Type, Via) and answers 200, then 404 and 480: the
 jsonl sender gets nothing for 200 and error events with item-not-found
 and recipient-unavailable (RFC 7247 7.2) carrying the message's id.  A
-peer that never answers gives remote-server-timeout (timer F); a domain
-without a route gives remote-server-not-found.  A raw UAS over TCP checks
+peer that never answers (a bound UDP socket that reads nothing) gives
+remote-server-timeout (timer F); a UDP port nobody listens on gives
+service-unavailable at once (ICMP port unreachable is a transport error);
+a domain without a route gives remote-server-not-found.  A raw UAS over TCP checks
 the mapping of resource -> gr, thread -> Call-ID, subject, lang.
 """
 
 import json
+import socket
 import time
 
 import siptest as S
@@ -19,10 +22,13 @@ import imgwtest as T
 
 def main(t):
     uas_port = S.free_port_both()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
     gw = S.gateway(t, {
         "route": "sip.example=udp:127.0.0.1:%d tcp.example=tcp:127.0.0.1:%d "
-                 "silent.example=udp:127.0.0.1:%d" % (uas_port, uas_port, S.free_udp_port()),
-        "domains": "sip.example tcp.example silent.example",
+                 "silent.example=udp:127.0.0.1:%d gone.example=udp:127.0.0.1:%d"
+                 % (uas_port, uas_port, silent.getsockname()[1], S.free_udp_port()),
+        "domains": "sip.example tcp.example silent.example gone.example",
     })
     alice = t.client(gw.listen("corp"))
     alice.bind("alice@corp.example")
@@ -58,7 +64,6 @@ def main(t):
                       "SIP %d: the error comes from the recipient" % code)
 
     # a raw UAS over TCP: the request's mapping
-    import socket
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", uas_port))
@@ -99,12 +104,21 @@ def main(t):
     t.is_(err and err.get("condition"), "remote-server-not-found",
           "a domain nobody serves -> remote-server-not-found")
 
+    # nobody on the port: ICMP port unreachable -> a transport error at once
+    t0 = time.monotonic()
+    alice.send({"type": "message", "to": "y@gone.example", "id": "g1", "body": "?"})
+    err = alice.expect({"type": "error", "id": "g1"}, timeout=10)
+    t.is_(err and err.get("condition"), "service-unavailable",
+          "a UDP port nobody listens on -> service-unavailable")
+    t.cmp_ok(time.monotonic() - t0, "<", 5, "at once (ICMP), not after timer F")
+
     # a peer that never answers: timer F (32 s) -> remote-server-timeout
     alice.send({"type": "message", "to": "y@silent.example", "id": "s1", "body": "?"})
     err = alice.expect({"type": "error", "id": "s1"}, timeout=40)
     t.is_(err and err.get("condition"), "remote-server-timeout",
           "no answer within timer F -> remote-server-timeout")
     t.is_(gw.term(), 0, "imgwd stops cleanly on SIGTERM (exit 0; no leaks under ASan)")
+    silent.close()
 
 
 if __name__ == "__main__":
