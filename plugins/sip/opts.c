@@ -317,6 +317,7 @@ sip_opt_parse(struct sipc *sc)
 		return -1;
 	}
 	sc->cfg.dns = sc->host->option_bool(sc->inst, "dns") ? &sc->dns : NULL;
+	sc->cfg.route_dns = &sc->dns;	/* host names in routes, also with dns = no */
 	if ((v = sc->host->option(sc->inst, "trusted")) != NULL &&
 	    sip_opt_trusted(sc, v) == -1)
 		return -1;

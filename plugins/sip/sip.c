@@ -32,15 +32,15 @@ static const struct imgw_option sip_options[] = {
 		.name = "route",
 		.type = IMGW_OPT_STRING,
 		.def = "",
-		.help = "static next hops: DOMAIN=udp|tcp|tls:HOST:PORT ..., DOMAIN * "
-		    "for the default",
+		.help = "static next hops: DOMAIN=udp|tcp|tls:HOST:PORT[,...] ..., tried "
+		    "in order; HOST numeric or a DNS name; DOMAIN * for the default",
 	},
 	{
 		.name = "dns",
 		.type = IMGW_OPT_BOOL,
 		.def = "yes",
-		.help = "find the next hop of domains without a route by DNS (RFC 3263: "
-		    "SRV, then A/AAAA)",
+		.help = "find the next hops of domains without a route by DNS (RFC 3263: "
+		    "NAPTR, SRV, then A/AAAA)",
 	},
 	{
 		.name = "dns-server",
@@ -53,8 +53,8 @@ static const struct imgw_option sip_options[] = {
 		.name = "trusted",
 		.type = IMGW_OPT_STRING,
 		.def = "",
-		.help = "peers allowed to send requests: ADDRESS[/BITS] ...; route "
-		    "hosts are always trusted; others get 403",
+		.help = "peers allowed to send requests: ADDRESS[/BITS] ...; numeric "
+		    "route hosts are always trusted (host names are not); others get 403",
 	},
 	{
 		.name = "tls-cert",

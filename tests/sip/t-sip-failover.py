@@ -28,7 +28,8 @@ that answers every NAPTR query with broken records.
   after timer F (32 s).
 - route named.example=tcp:peer.test:PORT (a host name) delivers; route
   multi.example=tcp:127.0.0.1:DEAD,tcp:peer.test:PORT2 fails over to its
-  second hop; with only another address trusted, a request from the address peer.test
+  second hop; with dns = no the route's name still resolves; with only
+  another address trusted, a request from the address peer.test
   resolves to gets 403 (host names in routes are not trusted).
 - a bad route value is refused naming the option and the value.
 - a DNS server answering NAPTR with malformed records: no crash, the
@@ -347,9 +348,14 @@ def run(t, dns, bad, uas, decoy_tcp, decoy_udp, alive, busy, after_busy, named,
     gw2 = S.gateway(t, {
         "domains": "named.example",
         "dns-server": "127.0.0.1:%d" % dns.port,
+        "dns": "no",
         "trusted": "192.0.2.1",
         "route": "named.example=tcp:peer.test:%d" % named.port,
     })
+    carol = t.client(gw2.listen("corp"))
+    carol.bind("carol@corp.example")
+    deliver(t, carol, named, "r3", "dave@named.example",
+            "dns = no: a route's host name is still resolved (dns-server)")
     ep = S.Endpoint("udp")
     ep.send(S.request("MESSAGE", "sip:alice@corp.example", ep, frm="bob@named.example",
                       body="hi"), gw2.sip_port)
