@@ -233,7 +233,7 @@ sip_fo_send(struct sip_fo *fo, osip_message_t *req)
 	struct sip_taddr ta;
 	char text[100];
 
-	for (; fo->pos < fo->norder; fo->pos++) {
+	for (; fo->pos < fo->norder && !st->stopping; fo->pos++) {
 		if (fo->spare != NULL)
 			osip_message_free(fo->spare);
 		fo->spare = NULL;
