@@ -184,23 +184,31 @@ sip_down_mark(struct sip_stack *st, const struct sip_taddr *ta, uint64_t ms)
 
 /* ---- walks -------------------------------------------------------------------- */
 
+/* Take fo off st->fo_wait if it is there. */
 static void
-sip_fo_free(struct sip_fo *fo)
+sip_fo_unwait(struct sip_fo *fo)
 {
 	struct sip_stack *st = fo->st;
 
+	if (fo->prev == NULL && st->fo_wait != fo)
+		return;
+	if (fo->prev != NULL)
+		fo->prev->next = fo->next;
+	else
+		st->fo_wait = fo->next;
+	if (fo->next != NULL)
+		fo->next->prev = fo->prev;
+	fo->prev = fo->next = NULL;
+}
+
+static void
+sip_fo_free(struct sip_fo *fo)
+{
 	if (fo->timer != NULL) {
-		st->cfg.host->timer_del(fo->timer);
+		fo->st->cfg.host->timer_del(fo->timer);
 		fo->timer = NULL;
 	}
-	if (fo->prev != NULL || st->fo_wait == fo) {
-		if (fo->prev != NULL)
-			fo->prev->next = fo->next;
-		else
-			st->fo_wait = fo->next;
-		if (fo->next != NULL)
-			fo->next->prev = fo->prev;
-	}
+	sip_fo_unwait(fo);
 	if (fo->spare != NULL)
 		osip_message_free(fo->spare);
 	sip_hops_unref(fo->hops);
@@ -265,13 +273,7 @@ sip_fo_retry_cb(void *arg)
 
 	fo->timer = NULL;	/* fired: the core frees it */
 	fo->spare = NULL;
-	if (fo->prev != NULL)
-		fo->prev->next = fo->next;
-	else
-		fo->st->fo_wait = fo->next;
-	if (fo->next != NULL)
-		fo->next->prev = fo->prev;
-	fo->prev = fo->next = NULL;
+	sip_fo_unwait(fo);
 	if (sip_fo_send(fo, req) == -1)
 		sip_fo_end(fo, 503, NULL);	/* no address took it */
 }

@@ -99,14 +99,14 @@ class TcpUas:
         self.ls.close()
 
 
-class UdpUas:
-    """A UDP socket on 127.0.0.1 answering each request with 200."""
+class UdpServer:
+    """A UDP socket on 127.0.0.1 whose thread answers each datagram with
+    what self.reply(data) returns (None: nothing)."""
 
     def __init__(self):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.s.bind(("127.0.0.1", 0))
         self.port = self.s.getsockname()[1]
-        self.msgs = []
         self.stopped = False
         threading.Thread(target=self._run, daemon=True).start()
 
@@ -116,17 +116,34 @@ class UdpUas:
                 data, src = self.s.recvfrom(70000)
             except OSError:
                 return
-            m = S.parse(data)
-            if isinstance(m[0], str):
-                self.msgs.append(m)
-                self.s.sendto(S.answer(m, 200, "OK"), src)
-
-    def bodies(self):
-        return [m[2].decode("utf-8", "replace") for m in self.msgs if m[0] == "MESSAGE"]
+            try:
+                out = self.reply(data)
+                if out is not None:
+                    self.s.sendto(out, src)
+            except Exception:
+                pass
 
     def stop(self):
         self.stopped = True
         self.s.close()
+
+
+class UdpUas(UdpServer):
+    """Answers each SIP request with 200."""
+
+    def __init__(self):
+        self.msgs = []
+        super().__init__()
+
+    def reply(self, data):
+        m = S.parse(data)
+        if not isinstance(m[0], str):
+            return None
+        self.msgs.append(m)
+        return S.answer(m, 200, "OK")
+
+    def bodies(self):
+        return [m[2].decode("utf-8", "replace") for m in self.msgs if m[0] == "MESSAGE"]
 
 
 def dead_port():
@@ -143,20 +160,16 @@ def wait_for(pred, timeout):
     return pred()
 
 
-class BadNaptrDns:
-    """A DNS server on 127.0.0.1 answering NAPTR queries with malformed
-    records and everything else NXDOMAIN."""
+class BadNaptrDns(UdpServer):
+    """A DNS server answering NAPTR queries with malformed records and
+    everything else NXDOMAIN."""
 
     def __init__(self):
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
-        self.port = self.s.getsockname()[1]
         self.naptr = 0
         self.queries = []
-        self.stopped = False
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__()
 
-    def _answer(self, q):
+    def reply(self, q):
         qid = q[:2]
         i = 12
         while i < len(q) and q[i] != 0:
@@ -195,21 +208,6 @@ class BadNaptrDns:
             n += 1
         return qid + b"\x81\x80\x00\x01" + struct.pack("!H", n) + b"\x00\x00\x00\x00" + \
             question + body
-
-    def _run(self):
-        while not self.stopped:
-            try:
-                q, src = self.s.recvfrom(4096)
-            except OSError:
-                return
-            try:
-                self.s.sendto(self._answer(q), src)
-            except Exception:
-                pass
-
-    def stop(self):
-        self.stopped = True
-        self.s.close()
 
 
 def main(t):
