@@ -43,8 +43,10 @@ sip_tp_udp_unreachable(struct sip_stack *st, const struct sockaddr_storage *dst,
 	}
 }
 
-/* Read the socket's queued ICMP errors. */
-static void
+/* Read (and so free) the socket's queued errors, acting on ICMP
+ * unreachables; every queued error must be read, as the queue takes from
+ * the receive buffer.  Returns how many were read. */
+static int
 sip_tp_udp_errors(struct sip_stack *st, int fd)
 {
 #ifdef __linux__
@@ -65,7 +67,7 @@ sip_tp_udp_errors(struct sip_stack *st, int fd)
 		mh.msg_control = cbuf;
 		mh.msg_controllen = sizeof(cbuf);
 		if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
-			return;
+			return i;
 		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (!((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
 			    (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
@@ -78,9 +80,11 @@ sip_tp_udp_errors(struct sip_stack *st, int fd)
 				sip_tp_udp_unreachable(st, &dst, mh.msg_namelen);
 		}
 	}
+	return i;
 #else
 	(void)st;
 	(void)fd;
+	return 0;
 #endif
 }
 
@@ -98,11 +102,10 @@ sip_tp_udp_cb(int fd, int what, void *arg)
 		srclen = sizeof(src);
 		n = recvfrom(fd, st->rbuf, st->cfg.max_message + 1, MSG_TRUNC,
 		    (struct sockaddr *)&src, &srclen);
-		if (n < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
-		    errno == ENETUNREACH)) {
-			sip_tp_udp_errors(st, fd);	/* an ICMP error was queued */
+		/* IP_RECVERR: an error (ICMP mostly) was queued and reported */
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    sip_tp_udp_errors(st, fd) > 0)
 			continue;
-		}
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				SIP_LOG(st, IMGW_LOG_WARNING, "udp receive: %s",
