@@ -22,6 +22,10 @@ that answers every NAPTR query with broken records.
   service-unavailable (the stack's 503, RFC 7247 7.2).
 - a 503 with Retry-After from the first target of 503.example: the
   MESSAGE goes on to the second.
+- silent-fo.example: SRV _sip._udp whose first target is a bound UDP
+  socket that never answers: after timer F (32 s; sent first, checked
+  last, so the rest runs meanwhile) the MESSAGE reaches the second
+  target, with no error to the sender.
 - udp-fo.example: SRV _sip._udp whose first target is a UDP port nobody
   listens on: the ICMP port unreachable (IP_RECVERR) is a transport
   error, so the MESSAGE reaches the second target within seconds, not
@@ -227,6 +231,9 @@ def main(t):
     dead1, dead2, dead3 = dead_port(), dead_port(), dead_port()
     udp_uas = UdpUas()
     udp_dead = S.free_udp_port()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    after_silent = UdpUas()
     dns = S.Dnsmasq(t, [
         "--naptr-record=naptr.example,10,10,S,SIPS+D2T,,_sips._tcp.naptr.example",
         "--naptr-record=naptr.example,15,10,U,E2U+sip,!^.*$!sip:x@naptr.example!",
@@ -244,6 +251,8 @@ def main(t):
         "--srv-host=_sip._tcp.503.example,uas.test,%d,20,0" % after_busy.port,
         "--srv-host=_sip._udp.udp-fo.example,dead.test,%d,10,0" % udp_dead,
         "--srv-host=_sip._udp.udp-fo.example,uas.test,%d,20,0" % udp_uas.port,
+        "--srv-host=_sip._udp.silent-fo.example,dead.test,%d,10,0" % silent.getsockname()[1],
+        "--srv-host=_sip._udp.silent-fo.example,uas.test,%d,20,0" % after_silent.port,
         "--host-record=uas.test,127.0.0.1",
         "--host-record=decoy.test,127.0.0.1",
         "--host-record=dead.test,127.0.0.1",
@@ -252,13 +261,15 @@ def main(t):
     bad = BadNaptrDns()
     try:
         run(t, dns, bad, uas, decoy_tcp, decoy_udp, alive, busy, after_busy, named,
-            named2, dead1, dead2, dead3, udp_uas)
+            named2, dead1, dead2, dead3, udp_uas, after_silent)
     finally:
         dns.stop()
         bad.stop()
-        for u in (uas, decoy_tcp, alive, busy, after_busy, named, named2, udp_uas):
+        for u in (uas, decoy_tcp, alive, busy, after_busy, named, named2, udp_uas,
+                  after_silent):
             u.stop()
         decoy_udp.close()
+        silent.close()
 
 
 def deliver(t, alice, uas, mid, to, label):
@@ -270,16 +281,21 @@ def deliver(t, alice, uas, mid, to, label):
 
 
 def run(t, dns, bad, uas, decoy_tcp, decoy_udp, alive, busy, after_busy, named,
-        named2, dead1, dead2, dead3, udp_uas):
+        named2, dead1, dead2, dead3, udp_uas, after_silent):
     gw = S.gateway(t, {
         "domains": "naptr.example fo.example dead.example 503.example named.example "
-                   "multi.example udp-fo.example",
+                   "multi.example udp-fo.example silent-fo.example",
         "dns-server": "127.0.0.1:%d" % dns.port,
         "route": "named.example=tcp:peer.test:%d multi.example=tcp:127.0.0.1:%d,"
                  "tcp:peer.test:%d" % (named.port, dead1, named2.port),
     })
     alice = t.client(gw.listen("corp"))
     alice.bind("alice@corp.example")
+
+    # timer F: sent now, looked at last
+    t_silent = time.monotonic()
+    alice.send({"type": "message", "to": "bob@silent-fo.example", "id": "s1",
+                "body": "hello s1"})
 
     # NAPTR -> SRV -> A
     deliver(t, alice, uas, "n1", "bob@naptr.example",
@@ -340,6 +356,16 @@ def run(t, dns, bad, uas, decoy_tcp, decoy_udp, alive, busy, after_busy, named,
     t.like(dns.text(), "query[A] peer.test", "the route's host name was asked")
     deliver(t, alice, named2, "r2", "bob@multi.example",
             "route with two hops: the first refuses, the second delivers")
+
+    # the silent first target: timer F, then the second
+    got = wait_for(lambda: "hello s1" in after_silent.bodies(),
+                   max(1, 45 - (time.monotonic() - t_silent)))
+    t.ok(got, "UDP target that never answers: after timer F the MESSAGE reaches the second")
+    t.cmp_ok(time.monotonic() - t_silent, ">=", 30, "(it took timer F's 32 s)")
+    err = alice.expect({"type": "error", "id": "s1"}, timeout=0.5)
+    t.ok(err is None, "s1: no error comes back", repr(err))
+    t.like(gw.log(), "failed (408, no answer): trying the next address",
+           "the timeout and the fail-over are logged")
     t.is_(gw.term(), 0, "imgwd stops cleanly (no leaks under ASan)")
 
     # host names in routes are not trusted; bad values are refused
