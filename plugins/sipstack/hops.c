@@ -18,7 +18,9 @@
  * of the last attempt.
  *
  * Down marks live in the stack (st->down), keyed by transport and
- * address, so every request and every list sharing an address sees them.
+ * address, so every request and every list sharing an address sees them;
+ * any other answer from a marked address clears its mark.  Failures that
+ * a stop causes mark nothing.
  * Nothing here is per app: the sip connector and later SIP-based ones get
  * fail-over by using sip_stack_request_hops.
  */
@@ -301,11 +303,18 @@ sip_fo_answer_cb(void *arg, int code, osip_message_t *resp)
 	struct sip_fo *fo = arg;
 	struct sip_stack *st = fo->st;
 	const struct sip_taddr *ta = &fo->hops->ta[fo->order[fo->pos]];
+	struct sip_down *d;
 	unsigned ra = 0;
 	char text[100];
 
+	if (st->stopping) {
+		sip_fo_end(fo, code, resp);	/* the stop's 503 says nothing of ta */
+		return;
+	}
 	if (!(resp == NULL && (code == 408 || code == 503)) &&
 	    !(resp != NULL && code == 503)) {
+		if ((d = sip_down_find(st, ta)) != NULL)
+			d->until_ms = 0;	/* it answers again */
 		sip_fo_end(fo, code, resp);
 		return;
 	}
@@ -313,7 +322,7 @@ sip_fo_answer_cb(void *arg, int code, osip_message_t *resp)
 		ra = sip_fo_retry_after(resp);
 	sip_down_mark(st, ta, ra > 0 ? 1000u * ra : SIP_DOWN_MS);
 	sip_hops_text(ta, text, sizeof(text));
-	if (fo->spare == NULL || st->stopping) {
+	if (fo->spare == NULL) {
 		SIP_LOG(st, IMGW_LOG_DEBUG, "%s (%s) failed (%d%s), no address left", text,
 		    fo->name, code, resp ? "" : ", local");
 		sip_fo_end(fo, code, resp);
