@@ -207,6 +207,7 @@ sip_opt_routes(struct sipc *sc, const char *spec)
 	char w[600], *eq, *p;
 	const char *s = spec;
 	struct sip_route *r = NULL;
+	size_t i;
 	int toolong;
 
 	while (sip_opt_word(&s, w, sizeof(w), &toolong) == 0) {
@@ -230,11 +231,12 @@ sip_opt_routes(struct sipc *sc, const char *spec)
 		*eq = '\0';
 		for (p = w; *p != '\0'; p++)
 			*p = (char)tolower((unsigned char)*p);
-		if (sip_opt_route(sc, w) != NULL && strcmp(sip_opt_route(sc, w)->domain, w) == 0) {
-			SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: given twice (list its next "
-			    "hops in one DOMAIN=HOP,HOP)", w);
-			return -1;
-		}
+		for (i = 0; i < sc->nroutes; i++)
+			if (strcmp(sc->routes[i].domain, w) == 0) {
+				SIPC_LOG(sc, IMGW_LOG_ERR, "route: %s: given twice (list its "
+				    "next hops in one DOMAIN=HOP,HOP)", w);
+				return -1;
+			}
 		r = &sc->routes[sc->nroutes];
 		memset(r, 0, sizeof(*r));
 		if ((r->domain = strdup(w)) == NULL ||
