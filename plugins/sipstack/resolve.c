@@ -101,7 +101,7 @@ static void
 sip_res_done(struct sip_rentry *e, const char *why)
 {
 	unsigned ttl = e->ttl < SIP_RES_TTL_MAX_S ? e->ttl : SIP_RES_TTL_MAX_S;
-	char text[100];
+	char text[100], ttls[32];
 	int port = 0;
 
 	if (e->hops != NULL && sip_hops_count(e->hops) > 0) {
@@ -115,10 +115,11 @@ sip_res_done(struct sip_rentry *e, const char *why)
 		if (sip_net_ntop((const struct sockaddr *)&ta->ss, text, sizeof(text),
 		    &port) == -1)
 			snprintf(text, sizeof(text), "?");
-		SIP_LOG(e->st, IMGW_LOG_INFO, "%s: %zu address%s, first %s %s:%d, ttl %u",
+		snprintf(ttls, sizeof(ttls), e->ttl == ~0u ? "numeric" : "ttl %u", ttl);
+		SIP_LOG(e->st, IMGW_LOG_INFO, "%s: %zu address%s, first %s %s:%d, %s",
 		    e->key, sip_hops_count(e->hops),
 		    sip_hops_count(e->hops) == 1 ? "" : "es", sip_proto_name(ta->proto),
-		    text, port, ttl);
+		    text, port, ttls);
 	} else {
 		e->state = 2;
 		snprintf(e->why, sizeof(e->why), "%s", why ? why : "no address");
