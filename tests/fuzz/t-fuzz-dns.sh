@@ -5,40 +5,13 @@
 # default 30) from the seeds tests/fuzz/dns-seeds.py writes.  TAP; skips
 # only when clang is not installed (Debian: clang libclang-rt-14-dev).  A
 # crash input is kept under the build folder's tests/fuzz/.
-srcdir=${IMGW_SRCDIR:-.}
-builddir=${IMGW_BUILDDIR:-.}
-CLANG=${CLANG:-clang}
-FUZZ_TIME=${FUZZ_TIME:-30}
+. "${IMGW_SRCDIR:-.}/tests/fuzz/fuzz-lib.sh"
+fuzz_begin fuzz-dns
 
-echo "1..3"
-if ! command -v "$CLANG" >/dev/null 2>&1; then
-	echo "ok 1 # SKIP clang is not installed (Debian: clang libclang-rt-14-dev)"
-	echo "ok 2 # SKIP no fuzzer"
-	echo "ok 3 # SKIP no fuzzer"
-	exit 0
-fi
-
-out=$builddir/tests/fuzz
-mkdir -p "$out" || exit 1
-bin=$out/fuzz-dns
-work=$(mktemp -d "${TMPDIR:-/tmp}/imgw-fuzz.XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
-
-diag() { sed 's/^/# /' "$@"; }
-
-if "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined \
+fuzz_build "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=undefined -Wall -Wextra -I"$srcdir/sdk/include" \
     "$srcdir/tests/fuzz/fuzz-dns.c" "$srcdir/plugins/common/dns.c" \
-    $(pkg-config --libs openssl) -lresolv -o "$bin" >"$work/build.log" 2>&1; then
-	echo "ok 1 - fuzz-dns builds with $CLANG (-fsanitize=fuzzer,address,undefined)"
-else
-	echo "not ok 1 - fuzz-dns builds with $CLANG"
-	diag "$work/build.log"
-	echo "# (the libFuzzer runtime is in Debian's libclang-rt-14-dev)"
-	echo "not ok 2 - # SKIP not built"
-	echo "not ok 3 - # SKIP not built"
-	exit 1
-fi
+    $(pkg-config --libs openssl) -lresolv -o "$bin"
 
 mkdir -p "$work/corpus"
 if python3 "$srcdir/tests/fuzz/dns-seeds.py" "$work/corpus" &&
@@ -51,16 +24,4 @@ else
 	tail -n 40 "$work/seed.log" | diag
 fi
 
-if "$bin" -max_total_time="$FUZZ_TIME" -max_len=4096 -timeout=10 \
-    -artifact_prefix="$work/" -print_final_stats=1 "$work/corpus" \
-    >"$work/fuzz.log" 2>&1; then
-	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log")
-	echo "ok 3 - ${FUZZ_TIME}s of fuzzing (${runs:-?} inputs) found no crash"
-else
-	echo "not ok 3 - ${FUZZ_TIME}s of fuzzing found no crash"
-	tail -n 60 "$work/fuzz.log" | diag
-	for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
-		[ -f "$f" ] || continue
-		cp "$f" "$out/" && echo "# input kept: $out/$(basename "$f")"
-	done
-fi
+fuzz_run 4096
