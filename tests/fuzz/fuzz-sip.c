@@ -64,6 +64,20 @@ fuzz_timer_del(struct imgw_timer *t)
 	(void)t;
 }
 
+/* No socket watches here: a request that would open a TCP connection
+ * (a route set naming transport=tcp, say) fails as a transport error. */
+static struct imgw_watch *
+fuzz_watch_add(struct imgw_instance *inst, int fd, int what, imgw_watch_cb cb,
+    void *arg)
+{
+	(void)inst;
+	(void)fd;
+	(void)what;
+	(void)cb;
+	(void)arg;
+	return NULL;
+}
+
 /* Every string of an emitted event must be a readable C string. */
 static int
 fuzz_emit(struct imgw_instance *inst, const struct imgw_event *ev, char *err_r,
@@ -108,6 +122,7 @@ static const struct imgw_host fuzz_host = {
 	.owns_domain = fuzz_owns,
 	.timer_add = fuzz_timer_add,
 	.timer_del = fuzz_timer_del,
+	.watch_add = fuzz_watch_add,
 	.emit = fuzz_emit,
 	.emit_now = fuzz_emit,
 	.counter_add = fuzz_counter,
