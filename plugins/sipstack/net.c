@@ -95,9 +95,11 @@ sip_net_nexthop(const char *spec, struct sip_nexthop *nh, const char **why_r)
 	memset(nh, 0, sizeof(*nh));
 	if (sip_net_taddr(spec, &nh->ta, why_r) == 0) {
 		nh->proto = nh->ta.proto;
-		if (imgw_listen_hostport(spec + 4, &lp) == 0 && lp.host_len < sizeof(nh->host))
-			memcpy(nh->host, lp.host, lp.host_len);
-		nh->port = (int)lp.port;
+		if (imgw_listen_hostport(spec + 4, &lp) == 0) {
+			if (lp.host_len < sizeof(nh->host))
+				memcpy(nh->host, lp.host, lp.host_len);
+			nh->port = (int)lp.port;
+		}
 		return 0;
 	}
 	if (strncmp(spec, "udp:", 4) != 0 && strncmp(spec, "tcp:", 4) != 0 &&
