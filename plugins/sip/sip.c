@@ -289,18 +289,23 @@ sip_deliver(void *priv, const struct imgw_event *ev, const char **condition_r)
 }
 
 /*
- * quiesce (ABI 1.2): before a restart, removal or shutdown, the requests
- * sent for events (MESSAGEs, SUBSCRIBEs) get their answers — the peer
- * may well take them — instead of failing with 503 at stop.  The stack
- * keeps running meanwhile; sc->pend is looked at every 20 ms.
+ * quiesce (ABI 1.2): before a restart, removal or shutdown, the MESSAGEs
+ * sent for the core's messages get their answers — the peer may well
+ * take them — instead of failing with 503 at stop.  Chat states are
+ * fire-and-forget, and subscription requests are not waited for: their
+ * state is in the store and the next start carries on.  The stack keeps
+ * running meanwhile; sc->pend is looked at every 20 ms.
  */
 static void
 sip_quiesce_poll(void *arg)
 {
 	struct sipc *sc = arg;
+	const struct sip_pend *p;
 
 	sc->quiesce_timer = NULL;
-	if (sc->pend == NULL) {
+	for (p = sc->pend; p != NULL && p->kind != IMGW_EV_MESSAGE; p = p->next)
+		;
+	if (p == NULL) {
 		sc->host->quiesced(sc->inst);
 		return;
 	}

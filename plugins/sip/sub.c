@@ -204,121 +204,157 @@ sip_sub_contact(struct sipc *sc, osip_message_t *m, int proto)
 	osip_message_set_contact(m, contact);
 }
 
-/* Hand p's request m to the stack for ta; 0, or -1 (m is gone either way). */
+/* Our Contact for the transport the dialog goes over, then the request
+ * to the stack: to ta, or to hops (with fail-over, TLS checking p->name).
+ * 0, or -1 (m is gone either way). */
 static int
-sip_sub_go(struct sip_pend *p, osip_message_t *m, const struct sip_taddr *ta)
+sip_sub_go(struct sip_pend *p, osip_message_t *m, const struct sip_taddr *ta,
+    struct sip_hops *hops)
 {
 	struct sip_sub *s = sip_sub_by_id(p->sc, p->sub_id);
+	int proto = ta != NULL ? ta->proto : sip_hops_count(hops) > 0 ?
+	    sip_hops_get(hops, 0)->proto : SIP_PROTO_UDP;
 
 	if (s != NULL)
-		s->proto = ta->proto;
-	sip_sub_contact(p->sc, m, ta->proto);
-	return sip_stack_request(p->sc->st, m, ta, p->cb, p);
+		s->proto = proto;
+	sip_sub_contact(p->sc, m, proto);
+	if (ta != NULL)
+		return sip_stack_request(p->sc->st, m, ta, p->cb, p);
+	return sip_stack_request_hops(p->sc->st, m, hops, p->name, p->cb, p);
 }
 
-/* The DNS lookup of a route's host ended: send the held request, or
- * answer it with 503 (the pend's callback frees the pend). */
+/* The lookup of a next hop ended: send the held request, or answer it
+ * with 503 (the pend's callback frees the pend). */
 static void
-sip_sub_resolved(void *arg, const struct sip_taddr *ta, const char *why)
+sip_sub_resolved(void *arg, struct sip_hops *hops, const char *why)
 {
 	struct sip_pend *p = arg;
 	osip_message_t *m = p->req;
 
 	p->req = NULL;
-	if (ta != NULL && sip_sub_go(p, m, ta) == 0)
+	if (hops != NULL && sip_sub_go(p, m, NULL, hops) == 0)
 		return;
-	if (ta == NULL)
+	if (hops == NULL)
 		osip_message_free(m);
-	SIPC_LOG(p->sc, IMGW_LOG_INFO, "in-dialog request for %s: no next hop: %s",
+	SIPC_LOG(p->sc, IMGW_LOG_INFO, "presence request for %s: no next hop: %s",
 	    p->to, why ? why : "cannot send");
 	p->cb(p, 503, NULL);
 }
 
 /*
- * The first hop of a route set: a numeric URI as it says (over TLS its
- * certificate must name `dom`, the SIP party's domain, as for a static
- * route); a host name by the route table (its domain, else the default
- * route), else by DNS (RFC 3263, as for messages), the certificate then
- * naming the host.  1 with *ta, 0 when a lookup runs (it ends in
- * sip_sub_resolved), -1.
+ * The next hops of `name` (a domain, or a host named by a route or a
+ * Contact): with `nh` (a URI's host name with a port: RFC 3263 4.2 asks
+ * for its A/AAAA only) that host; else its static route if it has one
+ * (names in it through A/AAAA), else RFC 3263 (NAPTR, SRV, A/AAAA) when
+ * dns is on.  TLS checks `name` (RFC 5922).  2 with *hops, 0 when a
+ * lookup runs (it ends in sip_sub_resolved), -1.
  */
 static int
-sip_sub_hop(struct sip_sub *s, const char *dom, struct sip_pend *p,
-    struct sip_taddr *ta)
+sip_sub_hops(struct sipc *sc, const char *name, const struct sip_nexthop *nh,
+    struct sip_pend *p, struct sip_hops **hops)
 {
-	struct sipc *sc = s->sc;
 	const struct sip_route *r;
-	size_t n = strcspn(s->routes, "\n"), i;
-	osip_uri_t *u = NULL;
 	const char *why = NULL;
-	char *first, host[SIP_HOST_MAX];
-	int rc = -1, port;
+	int rc;
 
-	if ((first = strndup(s->routes, n)) == NULL || osip_uri_init(&u) != 0)
-		goto out;
-	if (osip_uri_parse(u, first) != 0 || (rc = sip_net_uri(u, ta, &port)) == -1)
-		goto out;
-	if (rc == 1) {
-		snprintf(ta->name, sizeof(ta->name), "%s", dom);	/* RFC 5922 */
-		goto out;
-	}
-	for (i = 0; u->host[i] != '\0'; i++)
-		host[i] = (char)tolower((unsigned char)u->host[i]);
-	host[i] = '\0';
-	if ((r = sip_opt_route(sc, host)) != NULL) {
-		*ta = r->ta;
-		memcpy(ta->name, host, i + 1);	/* RFC 5922 */
-		rc = 1;
-	} else if (sc->cfg.dns != NULL) {
-		rc = sip_stack_resolve(sc->st, host, ta, sip_sub_resolved, p, &why);
-	} else {
+	if (strlen(name) >= sizeof(p->name))
+		return -1;
+	memcpy(p->name, name, strlen(name) + 1);
+	if (nh != NULL)
+		rc = sip_stack_route(sc->st, nh, 1, hops, sip_sub_resolved, p,
+		    &why);
+	else if ((r = sip_opt_route(sc, name)) != NULL)
+		rc = sip_stack_route(sc->st, r->hops, r->nhops, hops,
+		    sip_sub_resolved, p, &why);
+	else if (sc->cfg.dns != NULL)
+		rc = sip_stack_resolve_hops(sc->st, name, hops, sip_sub_resolved,
+		    p, &why);
+	else
 		rc = -1;
-	}
 	if (rc == -1)
-		SIPC_LOG(sc, IMGW_LOG_INFO, "route %s: no next hop%s%s", first,
+		SIPC_LOG(sc, IMGW_LOG_INFO, "%s: no next hop%s%s", name,
 		    why ? ": " : "", why ? why : "");
-out:
-	if (u != NULL)
-		osip_uri_free(u);
-	free(first);
+	return rc == 1 ? 2 : rc;
+}
+
+/* URI `text`: 1 numeric (with *ta); 0 a host name, lower case in
+ * nh->host with nh->proto and nh->port (0: none given); -1 unusable. */
+static int
+sip_sub_uri_host(const char *text, struct sip_taddr *ta, struct sip_nexthop *nh)
+{
+	osip_uri_t *u = NULL;
+	int rc = -1;
+	size_t i;
+
+	if (osip_uri_init(&u) != 0)
+		return -1;
+	memset(nh, 0, sizeof(*nh));
+	if (osip_uri_parse(u, text) == 0 &&
+	    (rc = sip_net_uri(u, ta, &nh->port)) == 0) {
+		for (i = 0; u->host[i] != '\0' && i + 1 < sizeof(nh->host); i++)
+			nh->host[i] = (char)tolower((unsigned char)u->host[i]);
+		nh->host[i] = '\0';
+		nh->proto = ta->proto;
+	}
+	osip_uri_free(u);
 	return rc;
 }
 
+/* The hops of a URI's host name: with a port its A/AAAA, else RFC 3263. */
+static int
+sip_sub_uri_hops(struct sipc *sc, const struct sip_nexthop *nh,
+    struct sip_pend *p, struct sip_hops **hops)
+{
+	return sip_sub_hops(sc, nh->host, nh->port > 0 ? nh : NULL, p, hops);
+}
+
 /*
- * Where requests of s go (RFC 3261 8.1.2, 12.2.1.1): with a route set,
- * its first URI (sip_sub_hop); without, the static route of the SIP
- * party's domain, else the remote target when its host is numeric.
- * 1 with *ta, 0 when a lookup runs, -1.
+ * Where requests of s go (RFC 3261 8.1.2, 12.2.1.1):
+ *   with a route set, its first URI: numeric as it says (over TLS its
+ *     certificate must name the SIP party's domain, as for a static
+ *     route), a name by its static route or DNS;
+ *   else the static route of the SIP party's domain (private peering:
+ *     the partner's proxy takes its users' dialogs too);
+ *   else the remote target (Contact): numeric as it says, a name by DNS;
+ *   else (our first SUBSCRIBE) the party's domain by DNS (RFC 3263).
+ * 1 with *ta, 2 with *hops, 0 when a lookup runs, -1.
  */
 static int
-sip_sub_dest(struct sip_sub *s, struct sip_pend *p, struct sip_taddr *ta)
+sip_sub_dest(struct sip_sub *s, struct sip_pend *p, struct sip_taddr *ta,
+    struct sip_hops **hops)
 {
 	const char *party = s->dir == SIP_SUB_OUT ? s->presentity : s->watcher;
 	struct imgw_addr_parts ap;
-	const struct sip_route *r;
-	char dom[1024];
-	osip_uri_t *u = NULL;
-	int rc = -1, port;
+	struct sip_nexthop nh;
+	char dom[1024], *first;
+	int rc;
 
 	dom[0] = '\0';
 	if (imgw_addr_split(party, &ap) == 0 && ap.domain_len < sizeof(dom)) {
 		memcpy(dom, ap.domain, ap.domain_len);
 		dom[ap.domain_len] = '\0';
 	}
-	if (s->routes != NULL)
-		return sip_sub_hop(s, dom, p, ta);
-	if (dom[0] != '\0' && (r = sip_opt_route(s->sc, dom)) != NULL &&
-	    strlen(dom) < sizeof(ta->name)) {
-		*ta = r->ta;
-		memcpy(ta->name, dom, strlen(dom) + 1);	/* RFC 5922 */
-		return 1;
+	if (s->routes != NULL) {
+		if ((first = strndup(s->routes, strcspn(s->routes, "\n"))) == NULL)
+			return -1;
+		rc = sip_sub_uri_host(first, ta, &nh);
+		free(first);
+		if (rc == 1)
+			snprintf(ta->name, sizeof(ta->name), "%s", dom); /* RFC 5922 */
+		/* a route's host name may have a static route of its own */
+		return rc != 0 ? rc : sip_opt_route(s->sc, nh.host) != NULL ?
+		    sip_sub_hops(s->sc, nh.host, NULL, p, hops) :
+		    sip_sub_uri_hops(s->sc, &nh, p, hops);
 	}
-	if (s->target == NULL || osip_uri_init(&u) != 0)
-		return -1;
-	if (osip_uri_parse(u, s->target) == 0 && sip_net_uri(u, ta, &port) == 1)
-		rc = 1;
-	osip_uri_free(u);
-	return rc;
+	if (dom[0] != '\0' && sip_opt_route(s->sc, dom) != NULL)
+		return sip_sub_hops(s->sc, dom, NULL, p, hops);
+	if (s->target != NULL) {
+		rc = sip_sub_uri_host(s->target, ta, &nh);
+		if (rc == 1)
+			snprintf(ta->name, sizeof(ta->name), "%s", dom);
+		return rc == 0 ? sip_sub_uri_hops(s->sc, &nh, p, hops) : rc;
+	}
+	return dom[0] != '\0' ? sip_sub_hops(s->sc, dom, NULL, p, hops) : -1;
 }
 
 /*
@@ -334,6 +370,7 @@ sip_sub_send(struct sip_sub *s, const char *method, int expires,
     enum imgw_kind kind, sip_response_cb cb)
 {
 	struct sipc *sc = s->sc;
+	struct sip_hops *hops = NULL;
 	struct sip_taddr ta;
 	struct sip_pend *p;
 	osip_message_t *m;
@@ -368,9 +405,10 @@ sip_sub_send(struct sip_sub *s, const char *method, int expires,
 	p->sub_id = s->id;
 	p->expires = expires;
 	p->cb = cb;
-	switch (sip_sub_dest(s, p, &ta)) {
+	switch (sip_sub_dest(s, p, &ta, &hops)) {
 	case 1:
-		if (sip_sub_go(p, m, &ta) == -1) {
+	case 2:
+		if (sip_sub_go(p, m, hops ? NULL : &ta, hops) == -1) {
 			sip_pend_free(p);
 			return -1;
 		}

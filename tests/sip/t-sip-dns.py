@@ -13,6 +13,11 @@ address; _sip._tcp is NXDOMAIN.  imgwd has no `route`:
   a second) or a fresh lookup, and arrives too;
 - a domain with no record at all gives remote-server-not-found to the
   sender, naming the DNS failure;
+- a SUBSCRIBE for a presentity of a domain without a route finds its
+  server through SRV too (_sip._udp.pres.example -> a UDP endpoint); the
+  200's Contact names a host (pres-host.test), and the refresh inside
+  the dialog goes there through its A record (RFC 3263 for the remote
+  target);
 - dns = no: a domain without a route is remote-server-not-found at once,
   and DNS is not asked.
 """
@@ -32,14 +37,18 @@ def main(t):
         t.ok(True, "# SKIP dnsmasq is not installed (Debian: dnsmasq-base)")
         return
     uas_port = S.free_udp_port()
+    pres = S.Endpoint("udp")
     dns = S.Dnsmasq(t, [
         "--srv-host=_sip._udp.srv.example,uas.test,%d,10,0" % uas_port,
         "--host-record=uas.test,127.0.0.1",
+        "--srv-host=_sip._udp.pres.example,uas.test,%d,10,0" % pres.port,
+        "--host-record=pres-host.test,127.0.0.1",
     ])
     try:
-        run(t, dns, uas_port)
+        run(t, dns, uas_port, pres)
     finally:
         dns.stop()
+        pres.close()
 
 
 def send_to_uas(t, alice, uas_port, mid, to, label):
@@ -60,9 +69,42 @@ def send_to_uas(t, alice, uas_port, mid, to, label):
     t.ok(err is None, "%s: no error comes back" % mid, repr(err))
 
 
-def run(t, dns, uas_port):
+def subscribe_by_dns(t, gw, alice, dns, pres):
+    alice.send({"type": "subscribe", "to": "dave@pres.example", "id": "p1"})
+    m = pres.recv(10)
+    t.is_(m and m[0], "SUBSCRIBE", "the SUBSCRIBE reaches the server SRV names")
+    if not m:
+        return
+    h = m[1]
+    pres.send(("SIP/2.0 200 OK\r\nVia: %s\r\nFrom: %s\r\nTo: %s;tag=p1\r\n"
+               "Call-ID: %s\r\nCSeq: %s\r\nExpires: 600\r\n"
+               "Contact: <sip:dave@pres-host.test:%d>\r\nContent-Length: 0\r\n\r\n"
+               % (h["via"], h["from"], h["to"], h["call-id"], h["cseq"], pres.port)
+               ).encode(), gw.sip_port)
+    pres.send(("NOTIFY %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-p1\r\n"
+               "From: <sip:dave@pres.example>;tag=p1\r\nTo: %s\r\nCall-ID: %s\r\n"
+               "CSeq: 1 NOTIFY\r\nMax-Forwards: 70\r\n"
+               "Contact: <sip:dave@pres-host.test:%d>\r\nEvent: presence\r\n"
+               "Subscription-State: active;expires=600\r\nContent-Length: 0\r\n\r\n"
+               % (h["contact"].strip("<>"), pres.port, h["from"], h["call-id"],
+                  pres.port)).encode(), gw.sip_port)
+    r = pres.recv(5)
+    t.is_(r and r[0], 200, "our answer to the NOTIFY")
+    got = alice.expect({"type": "subscribed", "from": "dave@pres.example"}, timeout=5)
+    t.ok(got is not None, "alice is subscribed to dave")
+    alice.send({"type": "probe", "to": "dave@pres.example"})
+    r = pres.recv(10)
+    t.is_(r and r[0], "SUBSCRIBE", "the refresh reaches the Contact's host")
+    t.like(r and r[1].get("to") or "", "tag=p1", "inside the dialog")
+    t.like(dns.text(), "query[A] pres-host.test",
+           "the Contact's host name was looked up")
+    if r:
+        pres.send(S.answer(r, 200, "OK"), gw.sip_port)
+
+
+def run(t, dns, uas_port, pres):
     gw = S.gateway(t, {
-        "domains": "srv.example nothing.example",
+        "domains": "srv.example nothing.example pres.example",
         "dns-server": "127.0.0.1:%d" % dns.port,
     })
     alice = t.client(gw.listen("corp"))
@@ -90,6 +132,7 @@ def run(t, dns, uas_port):
     t.like(dns.text(), "query[A] nothing.example",
            "without SRV records the domain's own address was asked (RFC 3263 4.2)")
 
+    subscribe_by_dns(t, gw, alice, dns, pres)
     t.is_(gw.term(), 0, "imgwd stops cleanly (no leaks under ASan)")
 
     # dns = no: no lookup at all
