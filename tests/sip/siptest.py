@@ -2,7 +2,8 @@
 
 Builds on tests/integration/imgwtest.py: a gateway with a jsonl community
 (corp.example, local) and a sip community (sip.example), a raw SIP
-endpoint speaking UDP or TCP from Python, and sipp runs bounded in time.
+endpoint speaking UDP, TCP or TLS from Python, a private test CA
+(openssl), sipp runs bounded in time and a private Kamailio.
 """
 
 import glob
@@ -12,6 +13,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -47,6 +49,7 @@ class SipGateway(T.Gateway):
     answer from the SIP side."""
 
     sip_port = None
+    tls_port = None     # a tls: listener to wait for (a TCP accept)
 
     def wait_ready(self, timeout=15):
         deadline = time.monotonic() + timeout
@@ -54,6 +57,8 @@ class SipGateway(T.Gateway):
         for name, keys in self.sections().items():
             if name.startswith("community ") and keys.get("connector") == "jsonl":
                 todo.append(keys["listen"])
+        if self.tls_port:
+            todo.append(("127.0.0.1", self.tls_port))
         while todo:
             if self.proc.poll() is not None:
                 raise RuntimeError("imgwd exited with %r while starting"
@@ -80,7 +85,8 @@ class SipGateway(T.Gateway):
 
 def gateway(t, sip_extra=None, port=None, start=True, more=None):
     """A gateway with corp (jsonl, local) and sipc (sip) communities, and
-    the sections of `more` ({"community NAME": {...}})."""
+    the sections of `more` ({"community NAME": {...}}); sip_extra's keys
+    replace the sip community's (None removes one)."""
     port = port or free_port_both()
     jport = T.free_port()
     sip = {
@@ -88,7 +94,11 @@ def gateway(t, sip_extra=None, port=None, start=True, more=None):
         "listen": "udp:127.0.0.1:%d tcp:127.0.0.1:%d" % (port, port),
         "trusted": "127.0.0.1/32",
     }
-    sip.update(sip_extra or {})
+    for k, v in (sip_extra or {}).items():
+        if v is None:
+            sip.pop(k, None)
+        else:
+            sip[k] = v
     conf = {
         "community corp": {
             "connector": "jsonl", "local": True, "domains": "corp.example",
@@ -148,6 +158,14 @@ class Endpoint:
             self.s.bind((host, 0))
         self.port = self.s.getsockname()[1]
         self.connected = False
+
+    @classmethod
+    def on_stream(cls, sock, proto="tls"):
+        """An endpoint on a connected stream socket (e.g. an SSLSocket)."""
+        ep = cls.__new__(cls)
+        ep.proto, ep.buf, ep.s, ep.connected = proto, b"", sock, True
+        ep.port = sock.getsockname()[1]
+        return ep
 
     def close(self):
         self.s.close()
@@ -217,6 +235,53 @@ def answer(msg, code, reason="Answer"):
              "Call-ID: " + h["call-id"], "CSeq: " + h["cseq"],
              "Content-Length: 0"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def openssl(t, *args):
+    p = subprocess.run(["openssl"] + list(args), capture_output=True, text=True,
+                       cwd=t.dir, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (" ".join(args), p.stderr))
+
+
+def make_certs(t, names, ca="ca"):
+    """A private CA in the test's folder (CA.pem, CA.key; made once) and,
+    for each name, NAME.pem / NAME.key signed by it: subjectAltName
+    DNS:NAME, usable as server and as client certificate."""
+    if not os.path.exists(t.path(ca + ".pem")):
+        openssl(t, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", "/CN=imgw test CA %s" % ca, "-keyout", ca + ".key",
+                "-out", ca + ".pem")
+    for name in names:
+        openssl(t, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
+                "-keyout", name + ".key", "-out", name + ".csr")
+        with open(t.path(name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n"
+                    % name)
+        openssl(t, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+                ca + ".key", "-CAcreateserial", "-days", "2", "-extfile",
+                name + ".ext", "-out", name + ".pem")
+
+
+def tls_client_ctx(t, cert=None, ca="ca"):
+    """A client context trusting the test CA, presenting `cert` if given."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=t.path(ca + ".pem"))
+    if cert:
+        ctx.load_cert_chain(t.path(cert + ".pem"), t.path(cert + ".key"))
+    return ctx
+
+
+def tls_connect(t, port, cert=None, server_name="corp.example", host="127.0.0.1"):
+    """An Endpoint on a new TLS connection to host:port as `cert`, having
+    verified the server's certificate for server_name; raises
+    ssl.SSLError or OSError when the handshake fails."""
+    raw = socket.create_connection((host, port), timeout=5)
+    try:
+        s = tls_client_ctx(t, cert).wrap_socket(raw, server_hostname=server_name)
+    except (ssl.SSLError, OSError):
+        raw.close()
+        raise
+    return Endpoint.on_stream(s)
 
 
 def sipp(t, scenario, port, proto="udp", keys=None, extra=(), timeout=20,
@@ -342,15 +407,17 @@ class Kamailio(T.Server):
     """A private Kamailio on 127.0.0.1:port (UDP and TCP) from a config
     template: `template` (default tests/sip/kamailio.cfg.in, the presence
     server, db_text tables in its own folder) with @PORT@, @DIR@ and the
-    keys of `subst` (@KEY@) replaced.  `ready` is (proto, port) the
-    started server must answer an OPTIONS on (default: UDP on port);
-    `env` the environment it runs in (default ours).  test.track(kam)
-    stops it at the end and dumps its log on failure."""
+    keys of `subst` (@KEY@) replaced.  `files` maps more file names to
+    templates, written into the same folder (@DIR@) the same way (e.g. the
+    tls module's profiles).  `ready` is (proto, port) the started server
+    must answer an OPTIONS on (default: UDP on port); `env` the
+    environment it runs in (default ours).  test.track(kam) stops it at
+    the end and dumps its log on failure."""
 
     dump_last = 40
 
     def __init__(self, t, port=None, template=None, subst=None, name="kamailio",
-                 ready=None, env=None):
+                 ready=None, env=None, files=None):
         self.t = t
         self.env = env
         self.name = name
@@ -360,13 +427,17 @@ class Kamailio(T.Server):
         for tab in ("version", "presentity", "active_watchers", "watchers",
                     "xcap", "pua"):
             shutil.copy(os.path.join(KAM_DBTEXT, tab), os.path.join(self.dir, "db"))
-        with open(template or os.path.join(SCEN, "kamailio.cfg.in")) as f:
-            cfg = f.read().replace("@PORT@", str(self.port)).replace("@DIR@", self.dir)
-        for k, v in (subst or {}).items():
-            cfg = cfg.replace("@%s@" % k, str(v))
         self.cfg = os.path.join(self.dir, "kamailio.cfg")
-        with open(self.cfg, "w") as f:
-            f.write(cfg)
+        todo = {"kamailio.cfg": template or os.path.join(SCEN, "kamailio.cfg.in")}
+        todo.update(files or {})
+        for fname, tpl in todo.items():
+            with open(tpl) as f:
+                text = f.read().replace("@PORT@", str(self.port)).replace(
+                    "@DIR@", self.dir)
+            for k, v in (subst or {}).items():
+                text = text.replace("@%s@" % k, str(v))
+            with open(os.path.join(self.dir, fname), "w") as f:
+                f.write(text)
         self.pidfile = os.path.join(self.dir, "kamailio.pid")
         self.log_path = os.path.join(self.dir, "kamailio.log")
         self.ready = ready or ("udp", self.port)

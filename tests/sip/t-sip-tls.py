@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """SIP over TLS: certificates checked both ways, trust by certificate name.
 
-A private CA (openssl) signs the gateway's certificate (corp.example),
+A private CA (openssl, siptest.make_certs) signs the gateway's certificate (corp.example),
 a partner's (tls.example) and a rogue one (evil.example).  The sip
 community listens on tls: and trusts no address but its route host
 (127.0.0.3); `tls-names = tls.example` trusts verified certificates
@@ -11,64 +11,33 @@ The client verifies the gateway's certificate for corp.example.
 Outbound: imgwd connects to a TLS UAS presenting tls.example (Via
 SIP/2.0/TLS, 200 -> no error); to a domain the UAS certificate does not
 name -> the handshake fails and the sender gets service-unavailable.
+Presence: bob@tls.example SUBSCRIBEs to alice over his TLS connection
+(200); NOTIFY pending, active and one with alice's PIDF reach his
+domain's TLS peer, each with a TLS Via.
 """
 
-import os
-import re
 import shutil
 import socket
 import ssl
-import subprocess
 import threading
+import time
 
 import siptest as S
 import imgwtest as T
 
 
-def openssl(t, *args):
-    p = subprocess.run(["openssl"] + list(args), capture_output=True, text=True,
-                       cwd=t.dir, timeout=60)
-    if p.returncode != 0:
-        raise RuntimeError("openssl %s: %s" % (" ".join(args), p.stderr))
-
-
-def make_certs(t):
-    openssl(t, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=imgw test CA", "-keyout", "ca.key", "-out", "ca.pem")
-    for name in ("corp.example", "tls.example", "evil.example"):
-        openssl(t, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
-                "-keyout", name + ".key", "-out", name + ".csr")
-        with open(t.path(name + ".ext"), "w") as f:
-            f.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n"
-                    % name)
-        openssl(t, "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey",
-                "ca.key", "-CAcreateserial", "-days", "2", "-extfile",
-                name + ".ext", "-out", name + ".pem")
-
-
-def client_ctx(t, cert=None):
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=t.path("ca.pem"))
-    if cert:
-        ctx.load_cert_chain(t.path(cert + ".pem"), t.path(cert + ".key"))
-    return ctx
-
-
 def tls_send(t, port, cert, data):
     """Send data over a new TLS connection as `cert`; the answer's code."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
-        s = client_ctx(t, cert).wrap_socket(raw, server_hostname="corp.example")
+        ep = S.tls_connect(t, port, cert)
     except (ssl.SSLError, OSError) as e:
-        raw.close()
         return "handshake: %s" % e
-    ep = S.Endpoint.__new__(S.Endpoint)
-    ep.proto, ep.buf, ep.s, ep.connected = "tcp", b"", s, True
     try:
-        s.sendall(data)
+        ep.s.sendall(data)
         r = ep.recv(5)
         return r and r[0]
     finally:
-        s.close()
+        ep.close()
 
 
 class Uas(threading.Thread):
@@ -106,8 +75,7 @@ class Uas(threading.Thread):
                 c.close()
                 return
             self.peer_certs.append(s.getpeercert())
-            ep = S.Endpoint.__new__(S.Endpoint)
-            ep.proto, ep.buf, ep.s, ep.connected = "tcp", b"", s, True
+            ep = S.Endpoint.on_stream(s)
             while True:
                 m = ep.recv(10)
                 if m is None:
@@ -121,7 +89,7 @@ def main(t):
     if shutil.which("openssl") is None:
         t.skip("SIP over TLS", "openssl is not installed")
         return
-    make_certs(t)
+    S.make_certs(t, ("corp.example", "tls.example", "evil.example"))
     uas = Uas(t)
     uas.start()
     tls_port = S.free_port_both()
@@ -134,15 +102,10 @@ def main(t):
         "tls-cert": t.path("corp.example.pem"), "tls-key": t.path("corp.example.key"),
         "tls-ca": t.path("ca.pem"), "tls-names": "tls.example",
     }, start=False)
-    gw.sip_port = int(re.search(r"udp:127.0.0.1:(\d+)", gw.sections()[
-        "community sipc"]["listen"]).group(1))
     # the SIP readiness probe comes from 127.0.0.1, which is not trusted
     # here: wait for the jsonl side and the TLS port instead
-    gw_sip_port, gw.sip_port = gw.sip_port, None
+    gw.sip_port, gw.tls_port = None, tls_port
     gw.start()
-    deadline = T.time.monotonic() + 10
-    while not T.probe_addr(("127.0.0.1", tls_port)) and T.time.monotonic() < deadline:
-        T.time.sleep(0.05)
     alice = t.client(gw.listen("corp"))
     alice.bind("alice@corp.example")
 
@@ -161,7 +124,7 @@ def main(t):
           "no client certificate (and an untrusted address): 403")
     raw = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
     try:
-        client_ctx(t).wrap_socket(raw, server_hostname="wrong.example")
+        S.tls_client_ctx(t).wrap_socket(raw, server_hostname="wrong.example")
         t.ok(False, "the gateway's certificate does not name wrong.example")
     except ssl.SSLCertVerificationError:
         t.ok(True, "clients can verify the gateway's certificate (it names "
@@ -188,6 +151,37 @@ def main(t):
           "service-unavailable")
     c = (gw.community("sipc") or {}).get("counters", {})
     t.cmp_ok(c.get("sip-tls-failures", 0), ">=", 1, "the failure is counted")
+
+    # presence over TLS: bob@tls.example SUBSCRIBEs over his own TLS
+    # connection; the NOTIFYs go to tls.example's route (the TLS UAS)
+    seen = len(uas.got)
+    ep = S.tls_connect(t, tls_port, "tls.example")
+    ep.s.sendall(S.request("SUBSCRIBE", "sip:alice@corp.example", E,
+                           frm="bob@tls.example", body=b"", callid="tls-sub@t",
+                           headers=["Event: presence", "Expires: 600",
+                                    "Contact: <sip:bob@127.0.0.3:%d;transport=tls>"
+                                    % uas.port, "Accept: application/pidf+xml"]))
+    r = ep.recv(5)
+    t.is_(r and r[0], 200, "SUBSCRIBE over TLS: 200")
+    got = alice.expect({"type": "subscribe"})
+    t.is_(got and got.get("from"), "bob@tls.example", "alice gets the subscribe")
+    alice.send({"type": "subscribed", "to": "bob@tls.example"})
+    alice.send({"type": "presence", "to": "bob@tls.example", "show": "dnd",
+                "status": "over tls"})
+    deadline = time.monotonic() + 5
+    states = []
+    while time.monotonic() < deadline and not any(b"over tls" in m[2] for m in states):
+        time.sleep(0.05)
+        states = [m for m in uas.got[seen:] if m[0] == "NOTIFY"]
+    t.like(states and states[0][1].get("subscription-state"), "pending",
+           "NOTIFY pending reaches the watcher's TLS peer")
+    t.like(states and states[-1][1].get("subscription-state"), "active",
+           "subscribed -> NOTIFY active")
+    t.like(states and states[-1][2].decode(), "over tls", "presence -> NOTIFY "
+           "with the PIDF note")
+    t.ok(all("SIP/2.0/TLS" in m[1].get("via", "") for m in states),
+         "every NOTIFY went over TLS", repr([m[1].get("via") for m in states]))
+    ep.close()
     t.is_(gw.term(), 0, "imgwd stops cleanly on SIGTERM")
     uas.ls.close()
 
