@@ -246,21 +246,23 @@ def openssl(t, *args):
 
 def make_certs(t, names, ca="ca"):
     """A private CA in the test's folder (CA.pem, CA.key; made once) and,
-    for each name, NAME.pem / NAME.key signed by it: subjectAltName
-    DNS:NAME, usable as server and as client certificate."""
+    for each name, a certificate and key signed by it: subjectAltName
+    DNS:NAME, usable as server and as client certificate, in NAME.pem /
+    NAME.key (CA-NAME.pem / CA-NAME.key when ca is not "ca")."""
     if not os.path.exists(t.path(ca + ".pem")):
         openssl(t, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                 "-subj", "/CN=imgw test CA %s" % ca, "-keyout", ca + ".key",
                 "-out", ca + ".pem")
     for name in names:
+        f = name if ca == "ca" else "%s-%s" % (ca, name)
         openssl(t, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
-                "-keyout", name + ".key", "-out", name + ".csr")
-        with open(t.path(name + ".ext"), "w") as f:
-            f.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n"
-                    % name)
-        openssl(t, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+                "-keyout", f + ".key", "-out", f + ".csr")
+        with open(t.path(f + ".ext"), "w") as ext:
+            ext.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n"
+                      % name)
+        openssl(t, "x509", "-req", "-in", f + ".csr", "-CA", ca + ".pem", "-CAkey",
                 ca + ".key", "-CAcreateserial", "-days", "2", "-extfile",
-                name + ".ext", "-out", name + ".pem")
+                f + ".ext", "-out", f + ".pem")
 
 
 def tls_client_ctx(t, cert=None, ca="ca"):
@@ -469,6 +471,25 @@ class Kamailio(T.Server):
         super().halt(sig, timeout)
 
     stop = halt
+
+
+def kamailio_tls_relay(t, cert, gw_port, gw_transport="tls", uas_port=0,
+                       name="kamailio-tls"):
+    """A Kamailio relay from tests/sip/kamailio-tls.cfg.in (not started):
+    UDP on 127.0.0.1:kam.port -> imgwd at gw_transport:127.0.0.1:gw_port;
+    TLS on 127.0.0.2:kam.tls_port (imgwd's route to it) -> a sipp UAS on
+    UDP uas_port.  It presents certificate `cert` (files CERT.pem and
+    CERT.key, see make_certs) and verifies peers against the test CA
+    (ca.pem)."""
+    tls_port = free_port_both()
+    kam = Kamailio(t, name=name, template=os.path.join(SCEN, "kamailio-tls.cfg.in"),
+                   files={"tls.cfg": os.path.join(SCEN, "kamailio-tls-profiles.cfg.in")},
+                   subst={"TLS_PORT": tls_port, "GW_PORT": gw_port,
+                          "GW_TRANSPORT": gw_transport, "UAS_PORT": uas_port or 9,
+                          "CERT": t.path(cert + ".pem"), "KEY": t.path(cert + ".key"),
+                          "CA": t.path("ca.pem")})
+    kam.tls_port = tls_port
+    return kam
 
 
 # the private DNS server lives with the other peer helpers
