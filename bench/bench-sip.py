@@ -1,15 +1,34 @@
 #!/usr/bin/env python3
-"""bench-sip: sipp MESSAGE load over UDP into imgwd, to a jsonl sink.
+"""bench-sip: sipp MESSAGE load into imgwd over UDP and TLS, to a jsonl sink.
 
     bench/bench-sip.py [--seconds N] [--rates R1,R2,...]
+                       [--transport udp|tls|both] [--settle S]
 
 Starts imgwd (from $IMGWD, else ./imgwd) with a jsonl community whose one
-client binds "*" and reads everything, and a sip community; sipp
-(tests/sip/uac-load.xml) sends MESSAGEs at each rate for N seconds
-(default 5).  Prints, per rate: calls, failed, retransmissions, imgwd CPU
-per message, p50/p99 response time (sipp's rtd); then the highest rate
-with zero failed transactions and every message at the sink, and p50/p99
-at half that rate.  sipp reports response times in whole milliseconds (0 means under 1 ms).
+client binds "*" and reads everything, and a sip community listening on
+UDP and TLS; sipp (tests/sip/uac-load.xml) sends MESSAGEs at each rate
+for N seconds (default 5) along each path:
+
+  udp-direct  sipp -UDP-> imgwd                       (--transport udp)
+  udp-kam     sipp -UDP-> Kamailio -UDP-> imgwd       (--transport tls)
+  tls-kam     sipp -UDP-> Kamailio -TLS-> imgwd       (--transport tls)
+
+(both, the default: all three).  Debian's sipp has no TLS, so TLS needs
+a relay: a private Kamailio from tests/sip/kamailio-tls.cfg.in (tm,
+mutual TLS with certificates from a private CA, as in
+tests/sip/t-sip-tls-kamailio.py); udp-kam runs the same relay with a UDP
+leg to imgwd, so that imgwd's TLS cost is the difference between udp-kam
+and tls-kam, and Kamailio's share is not counted as imgwd's.
+
+Prints, per path and rate: calls, messages at the sink, failed
+transactions, retransmissions, imgwd CPU per message and Kamailio CPU
+per message (its main and forked processes summed, from /proc), p50/p99
+response time at sipp (its rtd: the whole round trip, through Kamailio
+where there is one); then per path the highest rate with zero failed
+transactions and every message at the sink, and p50/p99 and CPU at half
+that rate.  sipp reports response times in whole milliseconds (0 means
+under 1 ms).  Between rates it waits --settle seconds (35: Timer J keeps
+finished UDP server transactions 32 s) so each starts from a quiet stack.
 Figures, not assertions: run it on a quiet machine.
 Two sipp processes alone top out near 6,800 transactions/s on 2 cores
 (PEERS.md), so the client saturates early.
@@ -67,59 +86,147 @@ def cpu_ticks(pid):
     return int(parts[11]) + int(parts[12])
 
 
-def run_rate(t, gw, sink, rate, seconds):
+def tree_ticks(pid):
+    """CPU ticks of pid and of every process below it (Kamailio forks its
+    workers from the main process)."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += cpu_ticks(p)
+        except OSError:
+            pass
+        todo += kids.get(p, [])
+    return total
+
+
+PATHS = {"udp": ("udp-direct",), "tls": ("udp-kam", "tls-kam"),
+         "both": ("udp-direct", "udp-kam", "tls-kam")}
+
+
+def run_rate(t, path, gw, kam, sink, rate, seconds):
+    """One sipp run along `path` (to imgwd, or to the relay kam)."""
     before = sink.count
     c0 = cpu_ticks(gw.pid())
-    r = S.sipp_load(t, os.path.join(HERE, "uac-load.xml"), gw.sip_port, rate, seconds,
+    k0 = tree_ticks(kam.proc.pid) if kam else 0
+    r = S.sipp_load(t, os.path.join(HERE, "uac-load.xml"),
+                    kam.port if kam else gw.sip_port, rate, seconds,
                     {"from": "bob@sip.example", "to": "alice@corp.example"},
-                    "r%d" % rate)
+                    "%s-r%d" % (path, rate))
     calls = r["calls"]
     deadline = time.monotonic() + 5
     while sink.count - before < calls and time.monotonic() < deadline:
         time.sleep(0.05)
     c1 = cpu_ticks(gw.pid())
+    k1 = tree_ticks(kam.proc.pid) if kam else 0
     got = sink.count - before
     failed, retrans, rtts = r["failed"], r["retrans"], r["rtts"]
     hz = os.sysconf("SC_CLK_TCK")
     cpu_us = (c1 - c0) / hz * 1e6 / max(1, got)
+    kam_us = (k1 - k0) / hz * 1e6 / max(1, got)
     ok = r["rc"] == 0 and failed == 0 and got >= calls
-    print("rate %6d/s  calls %7d  at sink %7d  failed %5d  retrans %5d  "
-          "imgwd cpu %6.1f us/msg  rtd p50 %6.2f ms  p99 %7.2f ms  %s"
-          % (rate, calls, got, failed, retrans, cpu_us, S.pct(rtts, 0.5),
-             S.pct(rtts, 0.99), "ok" if ok else "FAILED"), flush=True)
-    return ok, S.pct(rtts, 0.5), S.pct(rtts, 0.99)
+    res = {"rate": rate, "ok": ok, "p50": S.pct(rtts, 0.5), "p99": S.pct(rtts, 0.99),
+           "imgwd": cpu_us, "kam": kam_us if kam else None}
+    print("%-10s rate %5d/s  calls %6d  at sink %6d  failed %5d  retrans %5d  "
+          "imgwd %6.1f us/msg  kamailio %s  rtd p50 %5.2f ms  p99 %7.2f ms  %s"
+          % (path, rate, calls, got, failed, retrans, cpu_us,
+             "%6.1f us/msg" % kam_us if kam else "     - us/msg", res["p50"],
+             res["p99"], "ok" if ok else "FAILED"), flush=True)
+    return res
+
+
+def relay(t, path, gw):
+    """The Kamailio relay of `path`, started, or None for udp-direct."""
+    if path == "udp-direct":
+        return None
+    tls = path == "tls-kam"
+    kam = S.kamailio_tls_relay(t, "sip.example", gw.tls_port if tls else gw.sip_port,
+                               "tls" if tls else "udp", name="kamailio-" + path)
+    kam.start()
+    return kam
+
+
+def run_path(t, path, gw, sink, rates, seconds, settle):
+    kam = relay(t, path, gw)
+    best = None
+    try:
+        for i, rate in enumerate(rates):
+            if i > 0:
+                time.sleep(settle)
+            res = run_rate(t, path, gw, kam, sink, rate, seconds)
+            if not res["ok"]:
+                break
+            best = res
+        half = None
+        if best:
+            time.sleep(settle)
+            half = run_rate(t, path, gw, kam, sink, best["rate"] // 2, seconds)
+    finally:
+        if kam:
+            kam.stop()
+    time.sleep(settle)
+    return best, half
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rates", default="500,1000,2000,3000,4000,5000,6000")
+    ap.add_argument("--transport", choices=sorted(PATHS), default="both")
+    ap.add_argument("--settle", type=int, default=35)
     args = ap.parse_args()
     if S.SIPP is None:
         print("bench-sip: sipp is not installed (apt-get install sip-tester)")
         return 1
-    t = T.Test(alarm=3600, name="bench-sip")
-    gw = S.gateway(t, {"max-pending": 100000}, start=False)
+    paths = PATHS[args.transport]
+    if args.transport != "udp":
+        why = S.kamailio_missing(("tls.so", "tm.so"), "kamailio-tls-modules")
+        if why or T.shutil.which("openssl") is None:
+            print("bench-sip: %s" % (why or "openssl is not installed"))
+            return 1
+    t = T.Test(alarm=7200, name="bench-sip")
+    extra = {"max-pending": 100000}
+    port, tls_port = S.free_port_both(), None
+    if args.transport != "udp":
+        # UDP for udp-direct and udp-kam, TLS (mutual) for tls-kam
+        S.make_certs(t, ("corp.example", "sip.example"))
+        tls_port = S.free_port_both()
+        extra.update({
+            "listen": "udp:127.0.0.1:%d tls:127.0.0.1:%d" % (port, tls_port),
+            "tls-cert": t.path("corp.example.pem"), "tls-key": t.path("corp.example.key"),
+            "tls-ca": t.path("ca.pem"), "tls-client-cert": "yes",
+            "tls-names": "sip.example"})
+    gw = S.gateway(t, extra, port=port, start=False)
+    gw.tls_port = tls_port
     gw.log_level = "notice"
     gw.start()
     sink = Sink(gw.listen("corp"))
     sink.start()
     time.sleep(0.3)
-    best = 0
-    for i, rate in enumerate(int(r) for r in args.rates.split(",")):
-        if i > 0:
-            time.sleep(35)	# Timer J: start each rate from a quiet stack
-        ok, _, _ = run_rate(t, gw, sink, rate, args.seconds)
-        if not ok:
-            break
-        best = rate
-    print("highest rate with zero failed transactions: %d MESSAGE/s" % best)
-    if best:
-        # let the finished transactions of the runs above expire (Timer J,
-        # 32 s on UDP) so the half-rate run starts from a quiet stack
-        time.sleep(35)
-        _, p50, p99 = run_rate(t, gw, sink, best // 2, args.seconds)
-        print("at half of it (%d/s): p50 %.2f ms, p99 %.2f ms" % (best // 2, p50, p99))
+    rates = [int(r) for r in args.rates.split(",")]
+    summary = []
+    for path in paths:
+        best, half = run_path(t, path, gw, sink, rates, args.seconds, args.settle)
+        summary.append((path, best, half))
+    print()
+    print("path        highest rate   at half: rate  p50 ms  p99 ms  "
+          "imgwd us/msg  kamailio us/msg")
+    for path, best, half in summary:
+        if not best:
+            print("%-10s  none ok at %d/s" % (path, rates[0]))
+            continue
+        print("%-10s  %8d/s     %8d/s  %6.2f  %6.2f  %12.1f  %15s"
+              % (path, best["rate"], half["rate"], half["p50"], half["p99"],
+                 half["imgwd"], "-" if half["kam"] is None else "%.1f" % half["kam"]))
     sink.stop = True
     gw.term()
     t.finished = True
