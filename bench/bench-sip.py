@@ -2,7 +2,7 @@
 """bench-sip: sipp MESSAGE load into imgwd over UDP and TLS, to a jsonl sink.
 
     bench/bench-sip.py [--seconds N] [--rates R1,R2,...]
-                       [--transport udp|tls|both] [--settle S]
+                       [--transport udp|tls|both] [--settle S] [--keep]
 
 Starts imgwd (from $IMGWD, else ./imgwd) with a jsonl community whose one
 client binds "*" and reads everything, and a sip community listening on
@@ -155,9 +155,19 @@ def relay(t, path, gw):
     return kam
 
 
+COUNTERS = ("sip-requests-in", "sip-retransmissions-in", "sip-tcp-connections",
+            "sip-tls-handshakes", "sip-tls-failures", "sip-stream-messages-in")
+
+
+def counters(gw):
+    c = (gw.community("sipc") or {}).get("counters", {})
+    return {k: c.get(k, 0) for k in COUNTERS}
+
+
 def run_path(t, path, gw, sink, rates, seconds, settle):
     kam = relay(t, path, gw)
     best = None
+    c0 = counters(gw)
     try:
         for i, rate in enumerate(rates):
             if i > 0:
@@ -173,6 +183,9 @@ def run_path(t, path, gw, sink, rates, seconds, settle):
     finally:
         if kam:
             kam.stop()
+    c1 = counters(gw)
+    print("%-10s imgwd counters: %s" % (path, ", ".join(
+        "%s +%d" % (k, c1[k] - c0[k]) for k in COUNTERS)), flush=True)
     time.sleep(settle)
     return best, half
 
@@ -183,6 +196,8 @@ def main():
     ap.add_argument("--rates", default="500,1000,2000,3000,4000,5000,6000")
     ap.add_argument("--transport", choices=sorted(PATHS), default="both")
     ap.add_argument("--settle", type=int, default=35)
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the scratch folder (sipp's error logs, Kamailio's log)")
     args = ap.parse_args()
     if S.SIPP is None:
         print("bench-sip: sipp is not installed (apt-get install sip-tester)")
@@ -230,7 +245,10 @@ def main():
     sink.stop = True
     gw.term()
     t.finished = True
-    T.shutil.rmtree(t.dir, ignore_errors=True)
+    if args.keep:
+        print("kept %s" % t.dir)
+    else:
+        T.shutil.rmtree(t.dir, ignore_errors=True)
     return 0
 
 
