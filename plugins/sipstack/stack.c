@@ -18,6 +18,7 @@
  * lists at once and freed after the current pump or input, never inside
  * osip's own call.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,18 @@ sip_tx_execute(struct sip_tx *tx, osip_event_t *evt)
 
 /* ---- life cycle ----------------------------------------------------------- */
 
+/* libosip2's traces, dropped (see sip_stack_new). */
+static void
+sip_stack_osip_trace_cb(const char *fi, int li, osip_trace_level_t level,
+    const char *chfr, va_list ap)
+{
+	(void)fi;
+	(void)li;
+	(void)level;
+	(void)chfr;
+	(void)ap;
+}
+
 struct sip_stack *
 sip_stack_new(const struct sip_stack_cfg *cfg)
 {
@@ -499,8 +512,12 @@ sip_stack_new(const struct sip_stack_cfg *cfg)
 	st->nshards = cfg->shards ? cfg->shards : SIP_OSIP_SHARDS;
 	if ((st->osip = calloc(st->nshards, sizeof(*st->osip))) == NULL)
 		goto fail;
-	/* libosip2's own traces go to stderr, one line per bad datagram a
-	 * peer sends: never let a peer write there; we count and log. */
+	/* libosip2's own traces go to stdout, one line per bad message a
+	 * peer sends: never let a peer write there; we count and log.
+	 * Disabling the levels is not enough: libosip2 5.3 sets up a logger
+	 * by itself (levels up to ERROR on again) at its first trace when
+	 * none is set, so we set one that drops everything. */
+	osip_trace_initialize_func(TRACE_LEVEL0, sip_stack_osip_trace_cb);
 	for (i = 0; i < END_TRACE_LEVEL; i++)
 		osip_trace_disable_level((osip_trace_level_t)i);
 	for (j = 0; j < st->nshards; j++) {
