@@ -73,6 +73,15 @@ def final(ep, timeout=8):
     return None
 
 
+def finish(uas, timeout=15):
+    """sipp's exit status, killing it after timeout."""
+    try:
+        return uas.wait(timeout)
+    except S.subprocess.TimeoutExpired:
+        uas.kill()
+        return uas.wait()
+
+
 def counter(gw, name):
     return (gw.community("sipc") or {}).get("counters", {}).get(name, 0)
 
@@ -125,11 +134,7 @@ def main(t):
     time.sleep(0.3)
     alice.send({"type": "message", "to": "carol@sip.example", "id": "o1",
                 "body": "to sipp over TLS"})
-    try:
-        rc = uas.wait(15)
-    except S.subprocess.TimeoutExpired:
-        uas.kill()
-        rc = uas.wait()
+    rc = finish(uas)
     t.is_(rc, 0, "the sipp UAS behind Kamailio got the MESSAGE (body, "
           "Content-Type, Via checked) and answered 200")
     if rc != 0:
@@ -148,11 +153,7 @@ def main(t):
         err = alice.expect({"type": "error", "id": "e%d" % code}, timeout=8)
         t.is_(err and err.get("condition"), cond,
               "the UAS answers %d through Kamailio: %s" % (code, cond))
-        try:
-            uas.wait(10)
-        except S.subprocess.TimeoutExpired:
-            uas.kill()
-            uas.wait()
+        finish(uas, 10)
 
     # Kamailio with a certificate imgwd does not trust
     evil = t.track(S.kamailio_tls_relay(t, "evil.example", gw_tls,
