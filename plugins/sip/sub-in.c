@@ -107,7 +107,10 @@ sip_subin_ok(struct sipc *sc, struct sip_srv *srv, struct sip_sub *s, int exp)
 		return;
 	snprintf(num, sizeof(num), "%d", exp);
 	osip_message_set_header(r, "Expires", num);
-	sip_sub_contact(sc, r, s ? s->proto : SIP_PROTO_UDP);
+	/* the dialog goes over the transport the SUBSCRIBE came on */
+	if (s != NULL)
+		s->proto = sip_srv_proto(srv);
+	sip_sub_contact(sc, r, sip_srv_proto(srv));
 	(void)sip_srv_reply(srv, r);
 }
 

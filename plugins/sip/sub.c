@@ -198,7 +198,8 @@ sip_sub_contact(struct sipc *sc, osip_message_t *m, int proto)
 
 	snprintf(contact, sizeof(contact), "<sip:imgw@%s%s%s:%d%s>",
 	    strchr(sc->adv_host, ':') ? "[" : "", sc->adv_host,
-	    strchr(sc->adv_host, ':') ? "]" : "", sip_stack_adv_port(sc->st),
+	    strchr(sc->adv_host, ':') ? "]" : "",
+	    sip_stack_adv_port_proto(sc->st, proto),
 	    proto == SIP_PROTO_TCP ? ";transport=tcp" :
 	    proto == SIP_PROTO_TLS ? ";transport=tls" : "");
 	osip_message_set_contact(m, contact);

@@ -122,6 +122,7 @@ struct sip_stack {
 	size_t nbuckets, nkeys;
 	int again_pending;		/* app waits for room (resume_cb) */
 	int bound_port;			/* port of the first listener bound */
+	int proto_port[4];		/* [proto]: port of its first listener */
 
 	struct sip_tx *txs;		/* live transactions */
 	struct sip_tx *reap;		/* killed, freed after the pump */

@@ -178,6 +178,12 @@ const char *sip_srv_peer(const struct sip_srv *srv);
 
 const char *sip_stack_adv_host(const struct sip_stack *st);
 int sip_stack_adv_port(const struct sip_stack *st);
+/* The port to advertise for `proto` (Contact with transport=): the
+ * advertised port, unless that transport listens on a port of its own
+ * (udp:H:5060 tls:H:5061), then that one. */
+int sip_stack_adv_port_proto(const struct sip_stack *st, int proto);
+/* The transport a server transaction's request came over. */
+int sip_srv_proto(const struct sip_srv *srv);
 /* The transport of a client transaction to dest, "UDP" or "TCP". */
 const char *sip_proto_name(int proto);
 

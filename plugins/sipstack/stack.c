@@ -54,6 +54,20 @@ sip_stack_adv_port(const struct sip_stack *st)
 	return st->adv_port;
 }
 
+int
+sip_stack_adv_port_proto(const struct sip_stack *st, int proto)
+{
+	int p = proto >= 0 && proto < 4 ? st->proto_port[proto] : 0;
+
+	return p != 0 && p != st->bound_port ? p : st->adv_port;
+}
+
+int
+sip_srv_proto(const struct sip_srv *srv)
+{
+	return srv->tx.proto;
+}
+
 size_t
 sip_stack_pending(const struct sip_stack *st)
 {

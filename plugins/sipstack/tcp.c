@@ -566,6 +566,8 @@ sip_tcp_listen(struct sip_stack *st, const struct sip_taddr *ta)
 	st->ntcpl++;
 	if (st->bound_port == 0)
 		st->bound_port = port;
+	if (st->proto_port[ta->proto] == 0)
+		st->proto_port[ta->proto] = port;
 	SIP_LOG(st, IMGW_LOG_INFO, "listening on %s:%s:%d",
 	    ta->proto == SIP_PROTO_TLS ? "tls" : "tcp", host, port);
 	return 0;

@@ -161,6 +161,8 @@ sip_tp_open_udp(struct sip_stack *st, const struct sip_taddr *ta)
 	st->nudp++;
 	if (st->bound_port == 0)
 		st->bound_port = port;
+	if (st->proto_port[SIP_PROTO_UDP] == 0)
+		st->proto_port[SIP_PROTO_UDP] = port;
 	SIP_LOG(st, IMGW_LOG_INFO, "listening on udp:%s:%d", host, port);
 	return 0;
 fail:

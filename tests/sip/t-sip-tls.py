@@ -163,6 +163,8 @@ def main(t):
                                     % uas.port, "Accept: application/pidf+xml"]))
     r = ep.recv(5)
     t.is_(r and r[0], 200, "SUBSCRIBE over TLS: 200")
+    t.like(r and r[1].get("contact") or "", ":%d;transport=tls>" % tls_port,
+           "its Contact names the TLS listener (port and transport), not UDP's")
     got = alice.expect({"type": "subscribe"})
     t.is_(got and got.get("from"), "bob@tls.example", "alice gets the subscribe")
     alice.send({"type": "subscribed", "to": "bob@tls.example"})
