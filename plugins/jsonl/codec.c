@@ -41,54 +41,6 @@ static const struct {
 	(*(const char *const *)((const char *)(ev) + jsonl_codec_fields[i].off))
 
 /*
- * Non-zero when s[0..len) is well-formed UTF-8 (RFC 3629): no overlong
- * forms, no surrogates, nothing above U+10FFFF.
- */
-int
-jsonl_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	unsigned char c, lo, hi;
-	int n;
-
-	while (p < end) {
-		c = *p++;
-		if (c < 0x80)
-			continue;
-		lo = 0x80;
-		hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else {
-			return 0;
-		}
-		if (end - p < n)
-			return 0;
-		if (*p < lo || *p > hi)
-			return 0;
-		p++;
-		while (--n > 0) {
-			if (*p < 0x80 || *p > 0xbf)
-				return 0;
-			p++;
-		}
-	}
-	return 1;
-}
-
-/*
  * Parse one line (without its newline) into a JSON object.  Returns a new
  * reference the caller puts, or NULL with a static reason in *text_r.
  */
@@ -102,7 +54,7 @@ jsonl_codec_parse(struct json_tokener *tok, const char *line, size_t len,
 		*text_r = "line contains a NUL byte";
 		return NULL;
 	}
-	if (!jsonl_utf8_valid(line, len)) {
+	if (!imgw_utf8_valid(line, len)) {
 		*text_r = "line is not valid UTF-8";
 		return NULL;
 	}
@@ -146,7 +98,7 @@ jsonl_codec_string(struct json_object *obj, const char *key, const char **val_r)
 		return -1;
 	s = json_object_get_string(v);
 	n = json_object_get_string_len(v);
-	if (s == NULL || n < 0 || strlen(s) != (size_t)n || !jsonl_utf8_valid(s, (size_t)n))
+	if (s == NULL || n < 0 || strlen(s) != (size_t)n || !imgw_utf8_valid(s, (size_t)n))
 		return -1;
 	*val_r = s;
 	return 0;

@@ -127,7 +127,6 @@ void jsonl_proto_error(struct jsonl_conn *c, struct json_object *id, const char 
     const char *text);
 
 /* codec.c */
-int jsonl_utf8_valid(const char *s, size_t len);
 struct json_object *jsonl_codec_parse(struct json_tokener *tok, const char *line, size_t len,
     const char **text_r);
 int jsonl_codec_string(struct json_object *obj, const char *key, const char **val_r);

@@ -31,45 +31,11 @@ sip_body_kind(const osip_message_t *m)
 	return SIP_BODY_OTHER;
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, no NUL). */
+/* Strict UTF-8 (no overlongs, no surrogates), and no NUL. */
 static int
-sip_body_utf8(const unsigned char *s, size_t n)
+sip_body_utf8(const char *s, size_t n)
 {
-	size_t i = 0, k, len;
-	unsigned cp;
-
-	while (i < n) {
-		if (s[i] == 0)
-			return 0;
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			len = 2;
-			cp = s[i] & 0x1f;
-		} else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-			len = 3;
-			cp = s[i] & 0x0f;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			len = 4;
-			cp = s[i] & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + len > n)
-			return 0;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += len;
-	}
-	return 1;
+	return memchr(s, 0, n) == NULL && imgw_utf8_valid(s, n);
 }
 
 static char *
@@ -99,7 +65,7 @@ sip_body_iconv(const char *charset, const char *in, size_t n, int *code_r)
 	}
 	iconv_close(cd);
 	*op = '\0';
-	if (!sip_body_utf8((unsigned char *)out, (size_t)(op - out))) {
+	if (!sip_body_utf8(out, (size_t)(op - out))) {
 		free(out);
 		*code_r = 400;	/* e.g. a NUL in the source text */
 		return NULL;
@@ -139,7 +105,7 @@ sip_body_text(const osip_message_t *m, char **text_r, int *code_r)
 	}
 	if (strcasecmp(charset, "utf-8") == 0 || strcasecmp(charset, "utf8") == 0 ||
 	    strcasecmp(charset, "us-ascii") == 0) {
-		if (!sip_body_utf8((const unsigned char *)body, len)) {
+		if (!sip_body_utf8(body, len)) {
 			*code_r = 400;
 			return -1;
 		}

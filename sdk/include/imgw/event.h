@@ -94,6 +94,55 @@ imgw_event_init(struct imgw_event *ev, enum imgw_kind kind)
 }
 
 /*
+ * Non-zero when s[0..len) is well-formed UTF-8 (RFC 3629): no overlong
+ * forms, no surrogates, nothing above U+10FFFF.  NUL is a character like
+ * any other here; event strings are NUL-terminated, so a caller checking
+ * one also refuses NUL (memchr).  The core checks every emitted string
+ * this way; a connector checks its peer's text before converting it.
+ */
+static inline int
+imgw_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	unsigned char c, lo, hi;
+	int n;
+
+	while (p < end) {
+		c = *p++;
+		if (c < 0x80)
+			continue;
+		lo = 0x80;
+		hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			if (c == 0xe0)
+				lo = 0xa0;		/* no overlong */
+			else if (c == 0xed)
+				hi = 0x9f;		/* no surrogate */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			if (c == 0xf0)
+				lo = 0x90;		/* no overlong */
+			else if (c == 0xf4)
+				hi = 0x8f;		/* <= U+10FFFF */
+		} else {
+			return 0;
+		}
+		if (end - p < n || *p < lo || *p > hi)
+			return 0;
+		p++;
+		while (--n > 0) {
+			if (*p < 0x80 || *p > 0xbf)
+				return 0;
+			p++;
+		}
+	}
+	return 1;
+}
+
+/*
  * RFC 6120 section 8.3.3 stanza error conditions used by the core.  Any
  * other RFC 6120 condition name is accepted too.
  */
