@@ -23,19 +23,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sipstack-internal.h"
+#include <openssl/crypto.h>
 
-static int
-sip_addr_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "sipstack-internal.h"
 
 /*
  * Append s[0..n) to buf at *off, percent-decoding it when `decode` is set
@@ -56,8 +46,8 @@ sip_addr_decode(const char *s, size_t n, int decode, int user, char *buf,
 		if (c == '%' && decode) {
 			if (i + 2 >= n)
 				return -1;
-			h = sip_addr_hex((unsigned char)s[i + 1]);
-			l = sip_addr_hex((unsigned char)s[i + 2]);
+			h = OPENSSL_hexchar2int((unsigned char)s[i + 1]);
+			l = OPENSSL_hexchar2int((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0)
 				return -1;
 			c = h * 16 + l;

@@ -14,22 +14,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "s2s.h"
-
-static int
-xs_pin_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* VALUE -> 32 bytes; -1 when it is neither form. */
 static int
@@ -50,8 +39,8 @@ xs_pin_decode(const char *v, size_t n, unsigned char out[32])
 	for (i = 0; i < n; i++) {
 		if (v[i] == ':')
 			continue;
-		if (k >= 32 || i + 1 >= n || (hi = xs_pin_hexval(v[i])) < 0 ||
-		    (lo = xs_pin_hexval(v[i + 1])) < 0)
+		if (k >= 32 || i + 1 >= n || (hi = OPENSSL_hexchar2int((unsigned char)v[i])) < 0 ||
+		    (lo = OPENSSL_hexchar2int((unsigned char)v[i + 1])) < 0)
 			return -1;
 		out[k++] = (unsigned char)(hi << 4 | lo);
 		i++;
