@@ -342,6 +342,27 @@ sip_opt_free(struct sipc *sc)
 }
 
 /* The route for `domain` (lower case), else the default route, else NULL. */
+/*
+ * The next hops for `name` (a domain or a host): its static route (names
+ * in it through A/AAAA), else RFC 3263 when option dns is on.  As
+ * sip_stack_route: 1 with *hops, 0 when a lookup runs (cb follows), -1
+ * with *why_r (NULL: no route and dns = no).
+ */
+int
+sip_opt_hops(struct sipc *sc, const char *name, struct sip_hops **hops,
+    sip_hops_cb cb, void *arg, const char **why_r)
+{
+	const struct sip_route *r = sip_opt_route(sc, name);
+
+	*why_r = NULL;
+	if (r != NULL)
+		return sip_stack_route(sc->st, r->hops, r->nhops, hops, cb, arg,
+		    why_r);
+	if (sc->cfg.dns != NULL)
+		return sip_stack_resolve_hops(sc->st, name, hops, cb, arg, why_r);
+	return -1;
+}
+
 const struct sip_route *
 sip_opt_route(const struct sipc *sc, const char *domain)
 {

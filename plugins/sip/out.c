@@ -242,13 +242,11 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
     const char **condition_r)
 {
 	struct imgw_addr_parts ap;
-	const struct sip_route *r;
 	struct sip_hops *hops = NULL;
 	struct sip_pend *p;
 	osip_message_t *m;
 	const char *why;
 	char dom[1024], callid[1024];
-	int rc;
 
 	if (imgw_addr_split(ev->to, &ap) == -1 || ap.domain_len >= sizeof(dom)) {
 		*condition_r = IMGW_ERR_JID_MALFORMED;
@@ -257,7 +255,7 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 	memcpy(dom, ap.domain, ap.domain_len);
 	dom[ap.domain_len] = '\0';
 	/* DNS names are at most 253 bytes, so one longer has no peer */
-	if (((r = sip_opt_route(sc, dom)) == NULL && sc->cfg.dns == NULL) ||
+	if ((sip_opt_route(sc, dom) == NULL && sc->cfg.dns == NULL) ||
 	    strlen(dom) >= sizeof(p->name)) {
 		*condition_r = IMGW_ERR_REMOTE_SERVER_NOT_FOUND;
 		return IMGW_FAIL;
@@ -278,12 +276,7 @@ sip_out_deliver(struct sipc *sc, const struct imgw_event *ev,
 	}
 	/* TLS checks the peer's certificate names this domain (RFC 5922) */
 	memcpy(p->name, dom, strlen(dom) + 1);
-	if (r != NULL)
-		rc = sip_stack_route(sc->st, r->hops, r->nhops, &hops, sip_out_resolved, p,
-		    &why);
-	else
-		rc = sip_stack_resolve_hops(sc->st, dom, &hops, sip_out_resolved, p, &why);
-	switch (rc) {
+	switch (sip_opt_hops(sc, dom, &hops, sip_out_resolved, p, &why)) {
 	case 1:
 		break;		/* known: hops */
 	case 0:

@@ -150,6 +150,8 @@ struct sipc {
 int sip_opt_parse(struct sipc *sc);
 void sip_opt_free(struct sipc *sc);
 const struct sip_route *sip_opt_route(const struct sipc *sc, const char *domain);
+int sip_opt_hops(struct sipc *sc, const char *name, struct sip_hops **hops,
+    sip_hops_cb cb, void *arg, const char **why_r);
 
 /* in.c */
 void sip_in_request_cb(void *arg, struct sip_srv *srv, osip_message_t *req);

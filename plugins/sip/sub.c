@@ -254,7 +254,6 @@ static int
 sip_sub_hops(struct sipc *sc, const char *name, const struct sip_nexthop *nh,
     struct sip_pend *p, struct sip_hops **hops)
 {
-	const struct sip_route *r;
 	const char *why = NULL;
 	int rc;
 
@@ -264,14 +263,8 @@ sip_sub_hops(struct sipc *sc, const char *name, const struct sip_nexthop *nh,
 	if (nh != NULL)
 		rc = sip_stack_route(sc->st, nh, 1, hops, sip_sub_resolved, p,
 		    &why);
-	else if ((r = sip_opt_route(sc, name)) != NULL)
-		rc = sip_stack_route(sc->st, r->hops, r->nhops, hops,
-		    sip_sub_resolved, p, &why);
-	else if (sc->cfg.dns != NULL)
-		rc = sip_stack_resolve_hops(sc->st, name, hops, sip_sub_resolved,
-		    p, &why);
 	else
-		rc = -1;
+		rc = sip_opt_hops(sc, name, hops, sip_sub_resolved, p, &why);
 	if (rc == -1)
 		SIPC_LOG(sc, IMGW_LOG_INFO, "%s: no next hop%s%s", name,
 		    why ? ": " : "", why ? why : "");
