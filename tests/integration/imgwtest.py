@@ -55,6 +55,9 @@ def _local_port_range():
         return 32768, 60999
 
 
+_ports_given = set()
+
+
 def free_port(udp=False):
     """A TCP (or UDP) port on 127.0.0.1 that was free a moment ago.
 
@@ -62,16 +65,21 @@ def free_port(udp=False):
     hands out (bind to 0) is just as likely to be given next to an
     outgoing connection of another test running in parallel, which then
     holds it when our server binds (seen in CI: "Address already in
-    use")."""
+    use").  Never the same port twice in one process: two calls before
+    either port is bound would otherwise both find it free (seen in CI:
+    two communities of one gateway on one port)."""
     lo, _ = _local_port_range()
     top = min(lo, 65536) - 1
     bottom = max(1024, top - 15000)
     kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
     for _ in range(200):
         port = random.randint(bottom, top)
+        if port in _ports_given:
+            continue
         s = socket.socket(socket.AF_INET, kind)
         try:
             s.bind(("127.0.0.1", port))
+            _ports_given.add(port)
             return port
         except OSError:
             continue
